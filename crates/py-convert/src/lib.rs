@@ -1,0 +1,81 @@
+//! Exact conversion between Erlang terms and Python objects.
+//!
+//! The conversion is generic over a term model ([`TermSource`] to read
+//! Erlang terms, [`TermSink`] to build them), so the same code runs inside
+//! the BEAM (`py-nif` implements the traits on `erl_nif`) and in plain Rust
+//! tests, benches and fuzzers ([`model`] with the [`etf`] codec).
+//!
+//! | Erlang | Python |
+//! |---|---|
+//! | `true`, `false` | `True`, `False` |
+//! | `none`, `nil`, `undefined` | `None` (`None` comes back as `none`) |
+//! | other atoms | `str` (an `erlang.Atom` comes back as an atom) |
+//! | integers of any size | `int` (exact both ways) |
+//! | floats | `float`; `nan`, `inf`, `-inf` come back as `nan`, `infinity`, `neg_infinity` |
+//! | binary, valid UTF-8 | `str` (comes back as a binary) |
+//! | binary, not UTF-8; `{bytes, B}` | `bytes` (comes back as a binary) |
+//! | lists (charlists too) | `list` |
+//! | tuples | `tuple` |
+//! | maps of any size | `dict` |
+//! | pids, references | `erlang.Pid`, `erlang.Ref` (exact round trip) |
+//! | — | `set`, `frozenset` become lists; numpy values their `tolist()` |
+//! | funs, ports, improper lists, bitstrings | error [`ConvertError::UnsupportedTerm`] |
+//! | — | other objects: [`ConvertError::Opaque`] (the NIF makes an object handle) |
+//!
+//! Nesting deeper than [`Limits::max_depth`] (default 200) is refused with
+//! [`ConvertError::NestingTooDeep`] in both directions, before any stack risk.
+
+pub mod error;
+pub mod etf;
+mod from_python;
+pub mod model;
+pub mod pyobj;
+pub mod pytypes;
+pub mod term;
+#[doc(hidden)]
+pub mod testing;
+mod to_python;
+
+pub use error::ConvertError;
+pub use from_python::py_to_term;
+pub use pyobj::{Attached, PyErrInfo, PyObj};
+pub use pytypes::ErlTypes;
+pub use term::{BigInt, KnownAtom, TermKind, TermSink, TermSource};
+pub use to_python::term_to_py;
+
+/// The nesting limit used when none is configured.
+pub const DEFAULT_MAX_DEPTH: usize = 200;
+/// The highest nesting limit that may be configured: deeper recursion could
+/// exhaust the stack of the threads conversion runs on.
+pub const MAX_CONFIGURABLE_DEPTH: usize = 10_000;
+
+/// Conversion limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_depth: usize,
+}
+
+impl Limits {
+    /// A nesting limit, clamped to `1..=MAX_CONFIGURABLE_DEPTH`.
+    pub const fn with_max_depth(depth: usize) -> Limits {
+        let d = if depth == 0 {
+            1
+        } else if depth > MAX_CONFIGURABLE_DEPTH {
+            MAX_CONFIGURABLE_DEPTH
+        } else {
+            depth
+        };
+        Limits { max_depth: d }
+    }
+
+    /// How many containers may nest inside one another.
+    pub const fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_depth: DEFAULT_MAX_DEPTH }
+    }
+}

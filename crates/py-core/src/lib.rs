@@ -1,0 +1,28 @@
+//! The Python side of erlang_python: starting the interpreter, thread
+//! states, and contexts — dedicated OS threads that each own one Python
+//! thread state for life, in the main interpreter (`worker` mode) or in a
+//! sub-interpreter with its own GIL (`owngil` mode).
+//!
+//! Nothing here knows about the BEAM: work arrives as [`Task`]s, and tasks
+//! decide how to reply. `py-nif` builds tasks that read Erlang terms and
+//! send results as messages; the tests here use closures.
+//!
+//! * [`runtime`] — start CPython once per process (signal handlers off,
+//!   libpython promoted to global symbols, the `erlang` module registered).
+//! * [`context`] — the thread, its queue ([`handoff`]) and interrupts.
+//! * [`worker`] — what a task can do on the thread: calls, eval, exec.
+//! * [`interp`] — thread states and sub-interpreters, the raw calls.
+//! * [`erlang_module`] — the built-in `erlang` module, per interpreter.
+
+pub mod context;
+mod dl;
+pub mod erlang_module;
+pub mod handoff;
+pub mod interp;
+pub mod runtime;
+pub mod worker;
+
+pub use context::{Context, ContextOptions, FnTask, Task};
+pub use interp::{owngil_supported, Mode};
+pub use runtime::{RuntimeConfig, RuntimeInfo};
+pub use worker::Worker;

@@ -1,0 +1,184 @@
+//! Starting the embedded CPython runtime, once per OS process.
+//!
+//! Python is initialised on a dedicated thread that owns the main thread
+//! state and then parks for the life of the VM, so no BEAM scheduler thread
+//! is ever tied to Python. Start-up promotes libpython's symbols (see
+//! [`crate::dl`]), registers the `erlang` module, leaves signal handling to
+//! the VM and points `sys.executable` at a real interpreter.
+
+use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::thread;
+
+use py_convert::Attached;
+use pyo3_ffi as ffi;
+
+use crate::erlang_module;
+
+/// What start-up may be told.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeConfig {
+    /// `sys.executable`; defaults to the Python this library was built
+    /// against (overridable with `ERLANG_PYTHON_EXECUTABLE`).
+    pub executable: Option<PathBuf>,
+}
+
+/// Facts about the running interpreter.
+#[derive(Clone, Debug)]
+pub struct RuntimeInfo {
+    /// `sys.version`.
+    pub version: String,
+    /// `(major, minor)`.
+    pub version_info: (u32, u32),
+    pub executable: String,
+    pub libpython: String,
+}
+
+struct Runtime {
+    info: RuntimeInfo,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// Starts Python if it is not running yet. Later calls return the same
+/// result: CPython cannot be restarted inside one process.
+pub fn start(config: &RuntimeConfig) -> Result<RuntimeInfo, String> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt.info.clone());
+    }
+    let _guard = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt.info.clone());
+    }
+    let (tx, rx) = mpsc::channel();
+    let config = config.clone();
+    thread::Builder::new()
+        .name("py-main".into())
+        .spawn(move || main_thread(config, tx))
+        .map_err(|e| format!("cannot start the Python main thread: {e}"))?;
+    let info = rx.recv().map_err(|_| "the Python main thread died during start-up".to_string())??;
+    let _ = RUNTIME.set(Runtime { info: info.clone() });
+    Ok(info)
+}
+
+/// Whether [`start`] has succeeded in this process.
+pub fn is_running() -> bool {
+    RUNTIME.get().is_some()
+}
+
+/// The running interpreter's facts, if started.
+pub fn info() -> Option<RuntimeInfo> {
+    RUNTIME.get().map(|r| r.info.clone())
+}
+
+fn default_executable() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ERLANG_PYTHON_EXECUTABLE") {
+        return Some(PathBuf::from(p));
+    }
+    option_env!("PY_CORE_BUILD_EXECUTABLE").map(PathBuf::from)
+}
+
+fn main_thread(config: RuntimeConfig, tx: mpsc::Sender<Result<RuntimeInfo, String>>) {
+    let result = initialize(&config);
+    let ok = result.is_ok();
+    let _ = tx.send(result);
+    if ok {
+        // The main thread state stays with this thread; nothing else runs
+        // here. Parking (with spurious wake-ups) costs nothing.
+        loop {
+            thread::park();
+        }
+    }
+}
+
+fn initialize(config: &RuntimeConfig) -> Result<RuntimeInfo, String> {
+    let libpython = crate::dl::promote_libpython()?;
+    let executable = config.executable.clone().or_else(default_executable);
+    // SAFETY: this runs once per process (guarded by `STARTING` and
+    // `RUNTIME`), before any other Python API use, on the thread that will
+    // own the main thread state. The config is initialised, used and cleared
+    // on this stack.
+    unsafe {
+        if ffi::Py_IsInitialized() != 0 {
+            return Err("Python is already initialised in this process by someone else".into());
+        }
+        if ffi::PyImport_AppendInittab(c"erlang".as_ptr(), Some(erlang_module::init_erlang_module)) != 0 {
+            return Err("cannot register the erlang module".into());
+        }
+        let mut cfg: ffi::PyConfig = std::mem::zeroed();
+        ffi::PyConfig_InitPythonConfig(&mut cfg);
+        cfg.install_signal_handlers = 0;
+        cfg.parse_argv = 0;
+        if let Some(exe) = &executable {
+            let exe_c = CString::new(exe.to_string_lossy().as_bytes()).map_err(|_| "executable path has a NUL")?;
+            let cfg_ptr: *mut ffi::PyConfig = &mut cfg;
+            for field in [&raw mut (*cfg_ptr).executable, &raw mut (*cfg_ptr).program_name] {
+                let status = ffi::PyConfig_SetBytesString(cfg_ptr, field, exe_c.as_ptr());
+                if ffi::PyStatus_Exception(status) != 0 {
+                    ffi::PyConfig_Clear(&mut cfg);
+                    return Err(status_message(&status, "setting sys.executable"));
+                }
+            }
+        }
+        let status = ffi::Py_InitializeFromConfig(&cfg);
+        ffi::PyConfig_Clear(&mut cfg);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err(status_message(&status, "Python initialisation failed"));
+        }
+        let py = Attached::assume();
+        let info = read_info(py, libpython);
+        // Import now so a broken module fails start-up, not the first call.
+        let imported = erlang_module::interpreter_types(py);
+        ffi::PyEval_SaveThread();
+        let info = info?;
+        imported.map_err(|e| format!("importing the erlang module: {}: {}", e.class, e.message))?;
+        Ok(info)
+    }
+}
+
+/// # Safety
+/// The status comes from a PyConfig/PyInit function.
+unsafe fn status_message(status: &ffi::PyStatus, context: &str) -> String {
+    let msg = if status.err_msg.is_null() {
+        "unknown error".to_string()
+    } else {
+        // SAFETY: a non-null err_msg is a static C string.
+        unsafe { CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+    };
+    format!("{context}: {msg}")
+}
+
+fn read_info(_py: Attached<'_>, libpython: String) -> Result<RuntimeInfo, String> {
+    let fetch = |name: &CStr| -> Result<py_convert::PyObj, String> {
+        // SAFETY: attached thread (token); PySys_GetObject returns a borrowed
+        // reference which `from_borrowed` turns into an owned one.
+        unsafe {
+            let o = ffi::PySys_GetObject(name.as_ptr());
+            std::ptr::NonNull::new(o)
+                .map(|p| py_convert::PyObj::from_borrowed(p))
+                .ok_or_else(|| format!("sys.{} is missing", name.to_string_lossy()))
+        }
+    };
+    let as_text = |o: &py_convert::PyObj| -> String {
+        // SAFETY: attached thread; the objects are str (checked by the API
+        // returning None otherwise, which we map to empty text).
+        unsafe {
+            if ffi::PyUnicode_Check(o.as_ptr()) != 0 {
+                py_convert::pyobj::str_to_string(o).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        }
+    };
+    let version = as_text(&fetch(c"version")?);
+    let executable = as_text(&fetch(c"executable")?);
+    // SAFETY: version macros are compile-time constants of the linked ABI;
+    // Py_GetVersion returns a static string.
+    let v = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy().into_owned();
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let major = parts.next().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let minor = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok(RuntimeInfo { version, version_info: (major, minor), executable, libpython })
+}

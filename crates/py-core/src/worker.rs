@@ -1,0 +1,293 @@
+//! What a task sees on its context thread: the interpreter's `erlang`
+//! types, the context's namespace, and calls, `eval` and `exec` with the
+//! caches that keep the hot path short (interned names, compiled code).
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, CString};
+use std::ptr::{self, NonNull};
+
+use py_convert::{Attached, ErlTypes, Limits, PyErrInfo, PyObj};
+use pyo3_ffi as ffi;
+
+use crate::erlang_module;
+
+/// Bounds on the per-context caches (cleared wholesale when full: entries
+/// are cheap to rebuild, and typical programs use a handful).
+const MAX_CACHED_NAMES: usize = 4096;
+const MAX_CACHED_CODE: usize = 512;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum CodeMode {
+    Eval,
+    Exec,
+}
+
+/// Per-context Python state. Only reachable from tasks, which run while the
+/// thread is attached, so every method may use the interpreter.
+pub struct Worker {
+    types: ErlTypes,
+    _erlang_module: PyObj,
+    builtins: PyObj,
+    globals: PyObj,
+    limits: Limits,
+    names: HashMap<Box<[u8]>, PyObj>,
+    code: HashMap<(CodeMode, Box<[u8]>), PyObj>,
+    /// Report tracebacks with errors (set per task by the caller).
+    want_traceback: bool,
+}
+
+impl Worker {
+    pub(crate) fn new(py: Attached<'_>, limits: Limits) -> Result<Worker, String> {
+        let (module, types) = erlang_module::interpreter_types(py).map_err(|e| format!("{}: {}", e.class, e.message))?;
+        // SAFETY: attached (token); owned references throughout.
+        let builtins = unsafe { PyObj::from_owned(ffi::PyImport_ImportModule(c"builtins".as_ptr())) }
+            .ok_or_else(|| crate::interp::error_text(py))?;
+        let mut w = Worker {
+            types,
+            _erlang_module: module,
+            globals: builtins.clone(),
+            builtins,
+            limits,
+            names: HashMap::new(),
+            code: HashMap::new(),
+            want_traceback: false,
+        };
+        w.globals = w.new_namespace().map_err(|e| format!("{}: {}", e.class, e.message))?;
+        Ok(w)
+    }
+
+    /// The attachment token. Valid because a `Worker` is only lent to tasks
+    /// running on an attached context thread.
+    #[inline]
+    pub fn py(&self) -> Attached<'_> {
+        // SAFETY: see above.
+        unsafe { Attached::assume() }
+    }
+
+    #[inline]
+    pub fn types(&self) -> &ErlTypes {
+        &self.types
+    }
+
+    #[inline]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The context's own namespace (used when a call names no environment).
+    pub fn globals(&self) -> &PyObj {
+        &self.globals
+    }
+
+    /// Whether errors should carry a formatted traceback.
+    pub fn set_want_traceback(&mut self, yes: bool) {
+        self.want_traceback = yes;
+    }
+
+    /// The current Python error, taken and cleared.
+    pub fn take_error(&self) -> PyErrInfo {
+        PyErrInfo::fetch_with(self.py(), self.want_traceback)
+    }
+
+    pub(crate) fn clear_error(&self) {
+        // SAFETY: attached (see `py`).
+        unsafe { ffi::PyErr_Clear() }
+    }
+
+    /// Hook run before the thread goes idle.
+    pub(crate) fn before_idle(&mut self, _ts: &crate::interp::ThreadState) {}
+
+    #[inline]
+    fn owned(&self, p: *mut ffi::PyObject) -> Result<PyObj, PyErrInfo> {
+        // SAFETY: `p` is a new reference or null from a call on this
+        // attached thread.
+        unsafe { PyObj::from_owned(p) }.ok_or_else(|| self.take_error())
+    }
+
+    /// A fresh namespace like `__main__`'s: `__name__` and `__builtins__`.
+    pub fn new_namespace(&self) -> Result<PyObj, PyErrInfo> {
+        // SAFETY: attached; owned references.
+        unsafe {
+            let d = self.owned(ffi::PyDict_New())?;
+            let name = self.owned(ffi::PyUnicode_FromString(c"__main__".as_ptr()))?;
+            if ffi::PyDict_SetItemString(d.as_ptr(), c"__name__".as_ptr(), name.as_ptr()) < 0
+                || ffi::PyDict_SetItemString(d.as_ptr(), c"__builtins__".as_ptr(), self.builtins.as_ptr()) < 0
+            {
+                return Err(self.take_error());
+            }
+            Ok(d)
+        }
+    }
+
+    /// An interned `str` for a name, cached.
+    pub fn name(&mut self, bytes: &[u8]) -> Result<PyObj, PyErrInfo> {
+        if let Some(n) = self.names.get(bytes) {
+            return Ok(n.clone());
+        }
+        // SAFETY: attached; the bytes outlive the call.
+        let s = self.owned(unsafe {
+            ffi::PyUnicode_DecodeUTF8(bytes.as_ptr() as *const c_char, bytes.len() as ffi::Py_ssize_t, ptr::null())
+        })?;
+        let mut raw = s.into_raw();
+        // SAFETY: `raw` is an owned str; InternInPlace swaps in the interned
+        // object, keeping ownership of one reference.
+        let s = unsafe {
+            ffi::PyUnicode_InternInPlace(&mut raw);
+            PyObj::from_owned(raw).expect("interned str")
+        };
+        if self.names.len() >= MAX_CACHED_NAMES {
+            self.names.clear();
+        }
+        self.names.insert(bytes.into(), s.clone());
+        Ok(s)
+    }
+
+    /// `sys.modules[name]`, importing it if needed.
+    pub fn import(&mut self, module: &[u8]) -> Result<PyObj, PyErrInfo> {
+        let name = self.name(module)?;
+        // SAFETY: attached; GetModule returns a new reference or NULL (with
+        // or without an error set).
+        unsafe {
+            if let Some(m) = PyObj::from_owned(ffi::PyImport_GetModule(name.as_ptr())) {
+                return Ok(m);
+            }
+            if !ffi::PyErr_Occurred().is_null() {
+                return Err(self.take_error());
+            }
+            self.owned(ffi::PyImport_Import(name.as_ptr()))
+        }
+    }
+
+    /// `getattr(obj, name)` for one name.
+    pub fn getattr(&mut self, obj: &PyObj, name: &[u8]) -> Result<PyObj, PyErrInfo> {
+        let n = self.name(name)?;
+        // SAFETY: attached; both objects alive.
+        self.owned(unsafe { ffi::PyObject_GetAttr(obj.as_ptr(), n.as_ptr()) })
+    }
+
+    /// The callable `module.func` (dots in `func` walk attributes). For the
+    /// module `__main__`, the function is looked up in `env` (the caller's
+    /// namespace, or the context's own).
+    pub fn resolve(&mut self, module: &[u8], func: &[u8], env: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+        let mut parts = func.split(|&b| b == b'.');
+        let first = parts.next().unwrap_or(b"");
+        let mut obj = if module == b"__main__" {
+            let ns = env.unwrap_or(&self.globals).clone();
+            let key = self.name(first)?;
+            // SAFETY: attached; GetItemWithError returns a borrowed
+            // reference or NULL.
+            let found = unsafe { ffi::PyDict_GetItemWithError(ns.as_ptr(), key.as_ptr()) };
+            match NonNull::new(found) {
+                // SAFETY: a live borrowed reference from the dict.
+                Some(p) => unsafe { PyObj::from_borrowed(p) },
+                None => {
+                    // SAFETY: attached.
+                    if unsafe { !ffi::PyErr_Occurred().is_null() } {
+                        return Err(self.take_error());
+                    }
+                    let text = String::from_utf8_lossy(first);
+                    return Err(PyErrInfo {
+                        class: "NameError".into(),
+                        message: format!("name '{text}' is not defined"),
+                        traceback: None,
+                    });
+                }
+            }
+        } else {
+            let m = self.import(module)?;
+            self.getattr(&m, first)?
+        };
+        for part in parts {
+            obj = self.getattr(&obj, part)?;
+        }
+        Ok(obj)
+    }
+
+    /// `callable(*args, **kwargs)`; `args` are moved into the call.
+    pub fn call(&mut self, callable: &PyObj, args: &[PyObj], kwargs: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+        // `PyObj` is a transparent pointer, so the slice is an array of
+        // object pointers as vectorcall expects.
+        let argv = args.as_ptr() as *const *mut ffi::PyObject;
+        // SAFETY: attached; the argument array and kwargs dict are alive for
+        // the call; vectorcall borrows them.
+        self.owned(unsafe {
+            match kwargs {
+                None => ffi::PyObject_Vectorcall(callable.as_ptr(), argv, args.len(), ptr::null_mut()),
+                Some(kw) => ffi::PyObject_VectorcallDict(callable.as_ptr(), argv, args.len(), kw.as_ptr()),
+            }
+        })
+    }
+
+    fn compile(&mut self, source: &[u8], mode: CodeMode) -> Result<PyObj, PyErrInfo> {
+        if let Some(c) = self.code.get(&(mode, source.into())) {
+            return Ok(c.clone());
+        }
+        let Ok(text) = CString::new(source) else {
+            return Err(PyErrInfo {
+                class: "ValueError".into(),
+                message: "source code string cannot contain null bytes".into(),
+                traceback: None,
+            });
+        };
+        let start: c_int = match mode {
+            CodeMode::Eval => ffi::Py_eval_input,
+            CodeMode::Exec => ffi::Py_file_input,
+        };
+        // SAFETY: attached; NUL-terminated source and file name.
+        let code = self.owned(unsafe {
+            ffi::Py_CompileStringExFlags(text.as_ptr(), c"<string>".as_ptr(), start, ptr::null_mut(), -1)
+        })?;
+        if self.code.len() >= MAX_CACHED_CODE {
+            self.code.clear();
+        }
+        self.code.insert((mode, source.into()), code.clone());
+        Ok(code)
+    }
+
+    /// Evaluates an expression in `globals` (the context's namespace if
+    /// `None`). `locals` are laid over a copy of the namespace, so names
+    /// they bind are visible everywhere in the expression (comprehensions
+    /// and lambdas included) and nothing leaks into the namespace.
+    pub fn eval(&mut self, source: &[u8], globals: Option<&PyObj>, locals: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+        let code = self.compile(source, CodeMode::Eval)?;
+        let globals = globals.unwrap_or(&self.globals).clone();
+        // SAFETY: attached; all objects alive for the calls.
+        unsafe {
+            let ns = match locals {
+                Some(l) if ffi::PyDict_Size(l.as_ptr()) > 0 => {
+                    let ns = self.owned(ffi::PyDict_Copy(globals.as_ptr()))?;
+                    if ffi::PyDict_Update(ns.as_ptr(), l.as_ptr()) < 0 {
+                        return Err(self.take_error());
+                    }
+                    ns
+                }
+                _ => globals,
+            };
+            self.owned(ffi::PyEval_EvalCode(code.as_ptr(), ns.as_ptr(), ns.as_ptr()))
+        }
+    }
+
+    /// Executes statements in `globals` (the context's namespace if `None`).
+    pub fn exec(&mut self, source: &[u8], globals: Option<&PyObj>) -> Result<(), PyErrInfo> {
+        let code = self.compile(source, CodeMode::Exec)?;
+        let globals = globals.unwrap_or(&self.globals).clone();
+        // SAFETY: attached; all objects alive for the call.
+        self.owned(unsafe { ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// A `dict` from converted keyword arguments.
+    pub fn new_dict(&self) -> Result<PyObj, PyErrInfo> {
+        // SAFETY: attached.
+        self.owned(unsafe { ffi::PyDict_New() })
+    }
+
+    /// `d[key] = value`.
+    pub fn dict_set(&self, d: &PyObj, key: &PyObj, value: &PyObj) -> Result<(), PyErrInfo> {
+        // SAFETY: attached; all alive; SetItem does not steal.
+        if unsafe { ffi::PyDict_SetItem(d.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
+            return Err(self.take_error());
+        }
+        Ok(())
+    }
+}
