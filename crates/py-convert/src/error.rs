@@ -24,6 +24,10 @@ pub enum ConvertError {
     BadTerm(&'static str),
     /// Python raised while converting (MemoryError, an unhashable map key...).
     Python(PyErrInfo),
+    /// The sink cannot build this term where it runs (for example a map
+    /// larger than 32 keys outside a BEAM scheduler thread); the caller
+    /// should convert again with a sink that can.
+    SinkLimit(&'static str),
 }
 
 impl fmt::Display for ConvertError {
@@ -35,6 +39,7 @@ impl fmt::Display for ConvertError {
             ConvertError::Opaque { type_name } => write!(f, "no Erlang form for Python {type_name}"),
             ConvertError::BadTerm(w) => write!(f, "cannot build term: {w}"),
             ConvertError::Python(e) => write!(f, "{}: {}", e.class, e.message),
+            ConvertError::SinkLimit(w) => write!(f, "the sink cannot build {w} here"),
         }
     }
 }

@@ -139,6 +139,13 @@ pub trait TermSource {
     /// Calls `f` with the atom's name. `t` must be an atom.
     fn with_atom_name<R>(&self, t: Self::Term, f: impl FnOnce(&str) -> R) -> Result<R, ConvertError>;
     fn int64(&self, t: Self::Term) -> Option<i64>;
+    /// A cheap check for the commonest element, a small integer; sources
+    /// that can answer without a call override it (conversion then skips
+    /// the general path for such elements).
+    #[inline]
+    fn small_int(&self, _t: Self::Term) -> Option<i64> {
+        None
+    }
     fn uint64(&self, t: Self::Term) -> Option<u64>;
     /// Any integer, exactly. Only called when `int64` and `uint64` failed.
     fn big_int(&self, t: Self::Term) -> Result<BigInt, ConvertError>;

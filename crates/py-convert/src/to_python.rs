@@ -91,7 +91,7 @@ impl<S: TermSource> ToPy<'_, '_, S> {
                 // SAFETY: see above.
                 let list = self.owned(unsafe { ffi::PyList_New(len as ffi::Py_ssize_t) })?;
                 for (i, e) in src.list_elems(t).enumerate().take(len) {
-                    let item = self.convert(e, depth + 1)?;
+                    let item = self.element(e, depth + 1)?;
                     // SAFETY: `i < len`; SET_ITEM steals the new reference
                     // into an empty slot of a list we own.
                     unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_raw()) };
@@ -112,7 +112,7 @@ impl<S: TermSource> ToPy<'_, '_, S> {
                 // SAFETY: see above.
                 let tuple = self.owned(unsafe { ffi::PyTuple_New(len as ffi::Py_ssize_t) })?;
                 for (i, e) in src.tuple_elems(t).enumerate().take(len) {
-                    let item = self.convert(e, depth + 1)?;
+                    let item = self.element(e, depth + 1)?;
                     // SAFETY: `i < len`; steals into an empty slot of a new
                     // tuple no one else has seen.
                     unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_raw()) };
@@ -141,6 +141,16 @@ impl<S: TermSource> ToPy<'_, '_, S> {
             TermKind::Fun => Err(ConvertError::UnsupportedTerm("fun")),
             TermKind::Port => Err(ConvertError::UnsupportedTerm("port")),
         }
+    }
+
+    /// A container element: small integers take a short path.
+    #[inline(always)]
+    fn element(&self, e: S::Term, depth: usize) -> Result<PyObj, ConvertError> {
+        if let Some(i) = self.src.small_int(e) {
+            // SAFETY: attached thread (`self.py`).
+            return self.owned(unsafe { ffi::PyLong_FromLongLong(i) });
+        }
+        self.convert(e, depth)
     }
 
     #[inline]

@@ -72,13 +72,33 @@ struct Target {
 // while the mutex is held and `alive` is true.
 unsafe impl Send for Target {}
 
-pub(crate) struct Shared {
-    pub(crate) mailbox: Mailbox<Queued>,
-    /// Sequence number of the task in progress (0 when idle).
+/// Which task may be interrupted right now; shared with the [`Worker`] so a
+/// task can end its interruptible part early (after replying).
+pub(crate) struct RunState {
+    /// Sequence number of the task in progress (0 when none).
     running: AtomicU64,
-    next_seq: AtomicU64,
     /// An asynchronous KeyboardInterrupt was set and may not be raised yet.
     interrupt_pending: AtomicBool,
+    ident: AtomicU64,
+}
+
+impl RunState {
+    /// Ends the interruptible part of the current task, withdrawing an
+    /// interrupt that has not fired yet. Call with the GIL held.
+    pub(crate) fn settle(&self) {
+        self.running.store(0, Ordering::Release);
+        if self.interrupt_pending.swap(false, Ordering::AcqRel) {
+            // SAFETY: called on the context thread with the GIL held; the
+            // ident is this thread's.
+            unsafe { interp::clear_async_exception(self.ident.load(Ordering::Relaxed) as c_ulong) };
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) mailbox: Mailbox<Queued>,
+    run: Arc<RunState>,
+    next_seq: AtomicU64,
     target: Mutex<Target>,
 }
 
@@ -104,9 +124,12 @@ impl Context {
         }
         let shared = Arc::new(Shared {
             mailbox: Mailbox::new(opts.poll_window),
-            running: AtomicU64::new(0),
+            run: Arc::new(RunState {
+                running: AtomicU64::new(0),
+                interrupt_pending: AtomicBool::new(false),
+                ident: AtomicU64::new(0),
+            }),
             next_seq: AtomicU64::new(1),
-            interrupt_pending: AtomicBool::new(false),
             target: Mutex::new(Target { interp: std::ptr::null_mut(), ident: 0, alive: false }),
         });
         let (tx, rx) = mpsc::channel();
@@ -153,7 +176,7 @@ impl Context {
     /// if `None`) at its next bytecode boundary. Returns whether a task was
     /// running when asked; delivery happens on the interrupter thread.
     pub fn interrupt(&self, seq: Option<u64>) -> bool {
-        let running = self.shared.running.load(Ordering::Acquire);
+        let running = self.shared.run.running.load(Ordering::Acquire);
         if running == 0 || seq.is_some_and(|s| s != running) {
             return false;
         }
@@ -197,7 +220,7 @@ impl Context {
 
     /// Whether a task is running right now.
     pub fn is_busy(&self) -> bool {
-        self.shared.running.load(Ordering::Acquire) != 0
+        self.shared.run.running.load(Ordering::Acquire) != 0
     }
 }
 
@@ -216,7 +239,9 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
             return;
         }
     };
-    let mut worker = match Worker::new(ts.py(), opts.limits) {
+    let ident = interp::current_thread_ident();
+    shared.run.ident.store(ident as u64, Ordering::Relaxed);
+    let mut worker = match Worker::new(ts.py(), opts.limits, shared.run.clone()) {
         Ok(w) => w,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -224,7 +249,6 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
             return;
         }
     };
-    let ident = interp::current_thread_ident();
     {
         let mut target = shared.target.lock().unwrap_or_else(|p| p.into_inner());
         *target = Target { interp: ts.interp(), ident, alive: true };
@@ -247,7 +271,7 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
             break;
         }
         ts.attach();
-        run_task(&shared, &mut worker, &ts, ident, seq, task);
+        run_task(&shared, &mut worker, &ts, seq, task);
     }
 
     // Stopping: no interrupt may reach the interpreter from here on.
@@ -260,17 +284,12 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     ts.finish();
 }
 
-fn run_task(shared: &Shared, worker: &mut Worker, ts: &ThreadState, ident: c_ulong, seq: u64, task: Box<dyn Task>) {
+fn run_task(shared: &Shared, worker: &mut Worker, ts: &ThreadState, seq: u64, task: Box<dyn Task>) {
     debug_assert!(ts.is_attached());
-    shared.running.store(seq, Ordering::Release);
+    shared.run.running.store(seq, Ordering::Release);
     let outcome = catch_unwind(AssertUnwindSafe(|| task.run(worker)));
-    shared.running.store(0, Ordering::Release);
-    if shared.interrupt_pending.swap(false, Ordering::AcqRel) {
-        // The task ended before the interrupt fired: withdraw it so it
-        // cannot hit the next task.
-        // SAFETY: attached, and `ident` is this thread.
-        unsafe { interp::clear_async_exception(ident) };
-    }
+    // Settles an interrupt that arrived after the task's own code ended.
+    shared.run.settle();
     if outcome.is_err() {
         // The task's own code catches panics to reply; this is a last line.
         worker.clear_error();
@@ -324,8 +343,8 @@ fn deliver_interrupt(shared: &Shared, seq: u64) {
         interp::raise_keyboard_interrupt(target.interp, target.ident, || {
             // Checked with the target's GIL held: the context thread only
             // changes `running` while holding it.
-            if shared.running.load(Ordering::Acquire) == seq {
-                shared.interrupt_pending.store(true, Ordering::Release);
+            if shared.run.running.load(Ordering::Acquire) == seq {
+                shared.run.interrupt_pending.store(true, Ordering::Release);
                 true
             } else {
                 false

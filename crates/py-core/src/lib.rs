@@ -24,5 +24,5 @@ pub mod worker;
 
 pub use context::{Context, ContextOptions, FnTask, Task};
 pub use interp::{owngil_supported, Mode};
-pub use runtime::{RuntimeConfig, RuntimeInfo};
+pub use runtime::{Allocator, RuntimeConfig, RuntimeInfo};
 pub use worker::Worker;

@@ -5,16 +5,24 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
 use std::ptr::{self, NonNull};
+use std::sync::Arc;
 
 use py_convert::{Attached, ErlTypes, Limits, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
+use crate::context::RunState;
 use crate::erlang_module;
 
 /// Bounds on the per-context caches (cleared wholesale when full: entries
 /// are cheap to rebuild, and typical programs use a handful).
 const MAX_CACHED_NAMES: usize = 4096;
 const MAX_CACHED_CODE: usize = 512;
+
+/// Builtins that read the caller's Python frame; called straight from C
+/// they fail with "frame does not exist", so they run through a one-line
+/// Python function whose globals are the namespace in use.
+const FRAME_BUILTINS: [&[u8]; 6] = [b"exec", b"eval", b"globals", b"locals", b"vars", b"dir"];
+const TRAMPOLINE: &[u8] = b"lambda __f, *a, **k: __f(*a, **k)";
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum CodeMode {
@@ -34,10 +42,11 @@ pub struct Worker {
     code: HashMap<(CodeMode, Box<[u8]>), PyObj>,
     /// Report tracebacks with errors (set per task by the caller).
     want_traceback: bool,
+    run: Arc<RunState>,
 }
 
 impl Worker {
-    pub(crate) fn new(py: Attached<'_>, limits: Limits) -> Result<Worker, String> {
+    pub(crate) fn new(py: Attached<'_>, limits: Limits, run: Arc<RunState>) -> Result<Worker, String> {
         let (module, types) = erlang_module::interpreter_types(py).map_err(|e| format!("{}: {}", e.class, e.message))?;
         // SAFETY: attached (token); owned references throughout.
         let builtins = unsafe { PyObj::from_owned(ffi::PyImport_ImportModule(c"builtins".as_ptr())) }
@@ -51,6 +60,7 @@ impl Worker {
             names: HashMap::new(),
             code: HashMap::new(),
             want_traceback: false,
+            run,
         };
         w.globals = w.new_namespace().map_err(|e| format!("{}: {}", e.class, e.message))?;
         Ok(w)
@@ -89,9 +99,16 @@ impl Worker {
         PyErrInfo::fetch_with(self.py(), self.want_traceback)
     }
 
-    pub(crate) fn clear_error(&self) {
+    /// Clears any pending Python error (a task must leave none behind).
+    pub fn clear_error(&self) {
         // SAFETY: attached (see `py`).
         unsafe { ffi::PyErr_Clear() }
+    }
+
+    /// Ends the interruptible part of the current task: an interrupt aimed
+    /// at it is ignored from now on (call after replying, before cleanup).
+    pub fn settle_request(&self) {
+        self.run.settle();
     }
 
     /// Hook run before the thread goes idle.
@@ -197,10 +214,24 @@ impl Worker {
             let m = self.import(module)?;
             self.getattr(&m, first)?
         };
+        let mut walked = false;
         for part in parts {
             obj = self.getattr(&obj, part)?;
+            walked = true;
+        }
+        if !walked && module == b"builtins" && FRAME_BUILTINS.contains(&first) {
+            return self.with_frame(obj, env);
         }
         Ok(obj)
+    }
+
+    /// `functools.partial(trampoline, f)`: `f` called from a Python frame
+    /// whose globals are `env` (or the context's namespace).
+    fn with_frame(&mut self, f: PyObj, env: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+        let globals = env.unwrap_or(&self.globals).clone();
+        let trampoline = self.eval(TRAMPOLINE, Some(&globals), None)?;
+        let partial = self.resolve(b"functools", b"partial", None)?;
+        self.call(&partial, &[trampoline, f], None)
     }
 
     /// `callable(*args, **kwargs)`; `args` are moved into the call.

@@ -1,0 +1,65 @@
+# The two commands of the README:
+#   make demo   installs what is missing, builds, runs the demo
+#   make test   installs what is missing, builds, runs every test
+#
+# PYTHON=/path/to/python3.12 selects the Python (default: newest pyenv 3.13,
+# then 3.12, with a shared libpython). Each Python gets its own target dir.
+
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+FUZZ_SECONDS ?= 30
+REBAR ?= rebar3
+
+.PHONY: all setup build stub check-stub demo test test-rust test-erlang test-elixir \
+        fuzz bench pybench lint clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@$(ENV) cd erlang && $(REBAR) compile
+
+# Regenerate the Erlang NIF stub from the Rust NIF declarations.
+stub:
+	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > erlang/src/py_nif.erl.new
+	@mv erlang/src/py_nif.erl.new erlang/src/py_nif.erl
+	@echo "erlang/src/py_nif.erl regenerated"
+
+# Fails if the committed stub does not match the NIF declarations.
+check-stub:
+	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > /tmp/py_nif.erl.$$$$ \
+	  && if ! cmp -s /tmp/py_nif.erl.$$$$ erlang/src/py_nif.erl; then \
+	       diff -u erlang/src/py_nif.erl /tmp/py_nif.erl.$$$$; rm -f /tmp/py_nif.erl.$$$$; \
+	       echo "erlang/src/py_nif.erl is out of date: run 'make stub'"; exit 1; \
+	     fi; rm -f /tmp/py_nif.erl.$$$$
+
+demo: build
+	@$(ENV) escript examples/demo.escript
+
+test: setup check-stub test-rust test-erlang test-elixir fuzz
+	@echo "make test: all passed"
+
+test-rust: setup
+	@$(ENV) cargo test --workspace --quiet 2>&1 | grep -Ev '^(running|$$)' || exit 1
+	@$(ENV) cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+test-erlang: build
+	@$(ENV) cd erlang && $(REBAR) ct
+
+test-elixir: build
+	@$(ENV) elixir -pa erlang/_build/default/lib/erlang_python/ebin test/elixir/py_test.exs
+
+fuzz: setup
+	@$(ENV) scripts/fuzz.sh $(FUZZ_SECONDS)
+
+bench: build
+	@$(ENV) cargo bench -p py-benches
+
+pybench: build
+	@$(ENV) escript ../shared/bench/pybench.escript --lib erlang/_build/default/lib/erlang_python
+
+clean:
+	cargo clean
+	rm -rf erlang/_build erlang/priv/py_nif.so

@@ -1,0 +1,5 @@
+//! libpython rpath for the bench binaries.
+fn main() {
+    pyo3_build_config::use_pyo3_cfgs();
+    pyo3_build_config::add_libpython_rpath_link_args();
+}

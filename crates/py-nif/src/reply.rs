@@ -1,0 +1,164 @@
+//! Building result and error terms, and sending replies from context
+//! threads. The reply shape is `{Tag, Result}` where Tag is the caller's
+//! reference and Result one of:
+//!
+//! * `{ok, Value}` (or `ok` for exec),
+//! * `{error, interrupted}` for KeyboardInterrupt,
+//! * `{error, {stop_iteration, none}}`,
+//! * `{error, {Class, Message}}` for other exceptions (Class an atom,
+//!   Message a charlist), `{error, {Class, Message, Traceback}}` when the
+//!   caller asked for tracebacks,
+//! * `{error, Reason}` for conversion failures (see [`convert_error`]),
+//! * `{py_etf, Binary}`: any of the above in the external term format, for
+//!   values holding maps of more than 32 keys, which OTP 25 cannot build
+//!   outside a scheduler thread (erlang/otp #8208); the caller decodes it
+//!   with `binary_to_term/1` on its own scheduler.
+
+use std::cell::RefCell;
+
+use py_convert::model::{ModelSink, Term};
+use py_convert::{etf, py_to_term, ConvertError, PyErrInfo, PyObj};
+use py_core::Worker;
+use rustler::sys::{self as nif, ErlNifPid};
+
+use crate::enif::{atoms, make_atom, EnvSink, MsgEnv, NifEnv, RawTerm};
+
+/// What a task produced, before it becomes a term.
+pub enum Outcome {
+    Value(PyObj),
+    Done,
+    PyError(PyErrInfo),
+    Convert(ConvertError),
+    Error(&'static str),
+}
+
+impl From<PyErrInfo> for Outcome {
+    fn from(e: PyErrInfo) -> Outcome {
+        Outcome::PyError(e)
+    }
+}
+
+impl From<ConvertError> for Outcome {
+    fn from(e: ConvertError) -> Outcome {
+        match e {
+            ConvertError::Python(p) => Outcome::PyError(p),
+            other => Outcome::Convert(other),
+        }
+    }
+}
+
+thread_local! {
+    /// One reply environment per context thread, cleared after each send.
+    static REPLY_ENV: RefCell<MsgEnv> = RefCell::new(MsgEnv::new());
+}
+
+/// Builds `{Tag, Result}` in a reply env and sends it to `to`. `tag` lives
+/// in `tag_env` (the request's env) and is copied over.
+pub fn send_reply(to: &ErlNifPid, tag: RawTerm, build: impl FnOnce(NifEnv) -> RawTerm) {
+    let send = |env: &mut MsgEnv| {
+        let result = build(env.env());
+        let tag = env.copy_from(tag);
+        let msg = tuple(env.env(), &[tag, result]);
+        env.send_and_clear(to, msg);
+    };
+    REPLY_ENV.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut env) => send(&mut env),
+        // Re-entered (a reply built while another is being built): use a
+        // fresh env rather than fail.
+        Err(_) => send(&mut MsgEnv::new()),
+    });
+}
+
+/// The Result term for an outcome (conversion of values happens here).
+/// Runs on a context thread.
+pub fn outcome_term(env: NifEnv, worker: &Worker, outcome: &Outcome) -> RawTerm {
+    match outcome {
+        Outcome::Value(obj) => {
+            let mut sink = EnvSink { env, large_maps: false };
+            match py_to_term(worker.py(), worker.types(), &mut sink, obj, worker.limits()) {
+                Ok(v) => tuple(env, &[atoms().ok, v]),
+                Err(ConvertError::SinkLimit(_)) => external_value(env, worker, obj),
+                Err(e) => outcome_term(env, worker, &Outcome::from(e)),
+            }
+        }
+        Outcome::Done => atoms().ok,
+        Outcome::PyError(e) => error(env, python_error(env, e)),
+        Outcome::Convert(e) => error(env, convert_error(env, e)),
+        Outcome::Error(what) => error(env, atom(env, what)),
+    }
+}
+
+/// `{py_etf, Bin}` where Bin encodes `{ok, Value}`: the route for values
+/// the reply environment cannot hold (large maps).
+fn external_value(env: NifEnv, worker: &Worker, obj: &PyObj) -> RawTerm {
+    let mut sink = ModelSink::new();
+    match py_to_term(worker.py(), worker.types(), &mut sink, obj, worker.limits()) {
+        Ok(t) => {
+            let value = sink.take(t);
+            let bytes = etf::encode(&Term::Tuple(vec![Term::atom("ok"), value]));
+            tuple(env, &[atom(env, "py_etf"), binary(env, &bytes)])
+        }
+        Err(e) => outcome_term(env, worker, &Outcome::from(e)),
+    }
+}
+
+pub fn tuple(env: NifEnv, elems: &[RawTerm]) -> RawTerm {
+    // SAFETY: valid env; terms of that env.
+    unsafe { nif::enif_make_tuple_from_array(env.raw(), elems.as_ptr(), elems.len() as u32) }
+}
+
+pub fn error(env: NifEnv, reason: RawTerm) -> RawTerm {
+    tuple(env, &[atoms().error, reason])
+}
+
+pub fn atom(env: NifEnv, name: &str) -> RawTerm {
+    make_atom(env, name).unwrap_or(atoms().undefined)
+}
+
+pub fn binary(env: NifEnv, bytes: &[u8]) -> RawTerm {
+    let mut sink = EnvSink { env, large_maps: false };
+    py_convert::TermSink::binary(&mut sink, bytes).unwrap_or(atoms().undefined)
+}
+
+pub fn int(env: NifEnv, v: i64) -> RawTerm {
+    // SAFETY: valid env.
+    unsafe { nif::enif_make_int64(env.raw(), v) }
+}
+
+/// A charlist of the text's code points (the C library's message shape).
+pub fn charlist(env: NifEnv, text: &str) -> RawTerm {
+    let codes: Vec<RawTerm> = text.chars().map(|c| int(env, c as i64)).collect();
+    // SAFETY: valid env; terms of that env.
+    unsafe { nif::enif_make_list_from_array(env.raw(), codes.as_ptr(), codes.len() as u32) }
+}
+
+/// The reason term of a Python exception.
+pub fn python_error(env: NifEnv, e: &PyErrInfo) -> RawTerm {
+    match e.class.as_str() {
+        "KeyboardInterrupt" => atom(env, "interrupted"),
+        "StopIteration" => tuple(env, &[atom(env, "stop_iteration"), atoms().none]),
+        class => {
+            let class = atom(env, class);
+            let message = charlist(env, &e.message);
+            match &e.traceback {
+                Some(tb) => tuple(env, &[class, message, binary(env, tb.as_bytes())]),
+                None => tuple(env, &[class, message]),
+            }
+        }
+    }
+}
+
+/// The reason term of a conversion failure.
+pub fn convert_error(env: NifEnv, e: &ConvertError) -> RawTerm {
+    match e {
+        ConvertError::NestingTooDeep(n) => tuple(env, &[atom(env, "nesting_too_deep"), int(env, *n as i64)]),
+        ConvertError::UnicodeEncode(m) => tuple(env, &[atom(env, "unicode_encode_error"), binary(env, m.as_bytes())]),
+        ConvertError::UnsupportedTerm(what) => tuple(env, &[atom(env, "unsupported_term"), atom(env, what)]),
+        ConvertError::Opaque { type_name } => {
+            tuple(env, &[atom(env, "unsupported_type"), binary(env, type_name.as_bytes())])
+        }
+        ConvertError::BadTerm(what) => tuple(env, &[atom(env, "bad_term"), binary(env, what.as_bytes())]),
+        ConvertError::Python(p) => python_error(env, p),
+        ConvertError::SinkLimit(what) => tuple(env, &[atom(env, "bad_term"), binary(env, what.as_bytes())]),
+    }
+}

@@ -1,0 +1,23 @@
+%% @doc Application callback: starts Python (once per VM), then the
+%% supervision tree with the default context pool.
+-module(erlang_python_app).
+-behaviour(application).
+
+-export([start/2, stop/1]).
+
+start(_Type, _Args) ->
+    case py_nif:init(nif_config()) of
+        ok -> erlang_python_sup:start_link();
+        {error, Reason} -> {error, {python_start_failed, Reason}}
+    end.
+
+stop(_State) ->
+    ok.
+
+nif_config() ->
+    Base = #{max_depth => application:get_env(erlang_python, max_depth, 200),
+             allocator => application:get_env(erlang_python, python_allocator, auto)},
+    case application:get_env(erlang_python, python_executable) of
+        {ok, Exe} -> Base#{executable => Exe};
+        undefined -> Base
+    end.

@@ -1,0 +1,21 @@
+%% @doc Top supervisor: the context registry (which owns the context table
+%% and cleans up after dead contexts), the context supervisor, and the
+%% default pool.
+-module(erlang_python_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, init/1]).
+
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+init([]) ->
+    Children =
+        [#{id => py_context_registry,
+           start => {py_context_registry, start_link, []}},
+         #{id => py_context_sup,
+           start => {py_context_sup, start_link, []},
+           type => supervisor},
+         #{id => py_default_pool,
+           start => {py_context_router, start_default_link, []}}],
+    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, Children}}.

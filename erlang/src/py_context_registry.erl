@@ -1,0 +1,66 @@
+%% @doc Owns the table that maps context pids to their NIF resources, so a
+%% caller reaches a context's thread without a message hop. It monitors
+%% every context: when one dies, however it dies, its entry goes and its
+%% thread is told to stop, so nothing is left behind.
+-module(py_context_registry).
+-behaviour(gen_server).
+
+-export([start_link/0, register/3, lookup/1, info/1, all/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(TAB, py_contexts).
+
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Called by a context process once its thread runs.
+-spec register(pid(), reference(), map()) -> ok.
+register(Pid, NifRef, Info) ->
+    gen_server:call(?MODULE, {register, Pid, NifRef, Info}).
+
+%% @doc The NIF resource of a context.
+-spec lookup(pid()) -> {ok, reference()} | error.
+lookup(Pid) ->
+    try ets:lookup_element(?TAB, Pid, 2) of
+        Ref -> {ok, Ref}
+    catch
+        error:badarg -> error
+    end.
+
+-spec info(pid()) -> {ok, map()} | error.
+info(Pid) ->
+    try ets:lookup_element(?TAB, Pid, 3) of
+        Info -> {ok, Info}
+    catch
+        error:badarg -> error
+    end.
+
+-spec all() -> [pid()].
+all() ->
+    [P || {P, _, _} <- ets:tab2list(?TAB)].
+
+init([]) ->
+    _ = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
+    {ok, #{}}.
+
+handle_call({register, Pid, NifRef, Info}, _From, State) ->
+    MRef = erlang:monitor(process, Pid),
+    true = ets:insert(?TAB, {Pid, NifRef, Info}),
+    {reply, ok, State#{MRef => Pid}};
+handle_call(_Other, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+handle_info({'DOWN', MRef, process, Pid, _Reason}, State) ->
+    case ets:lookup(?TAB, Pid) of
+        [{Pid, NifRef, _}] ->
+            ok = py_nif:context_destroy(NifRef),
+            true = ets:delete(?TAB, Pid);
+        [] ->
+            ok
+    end,
+    {noreply, maps:remove(MRef, State)};
+handle_info(_Msg, State) ->
+    {noreply, State}.

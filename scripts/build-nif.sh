@@ -1,0 +1,16 @@
+#!/bin/sh
+# Builds the py_nif library with cargo and installs it as priv/py_nif.so.
+# Run from erlang/ (the rebar3 pre-compile hook does that). The Python it
+# links against is $PYO3_PYTHON, set by scripts/env.sh.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${PYO3_PYTHON:-}" ]; then
+    . "$here/scripts/env.sh"
+fi
+profile=${CARGO_PROFILE:-release}
+cd "$here"
+cargo build --quiet --profile "$profile" -p py-nif --lib
+target_dir=${CARGO_TARGET_DIR:-$here/target}
+mkdir -p "$here/erlang/priv"
+cp "$target_dir/$profile/libpy_nif.so" "$here/erlang/priv/py_nif.so.tmp"
+mv "$here/erlang/priv/py_nif.so.tmp" "$here/erlang/priv/py_nif.so"
