@@ -42,14 +42,14 @@ test: setup check-stub test-rust test-erlang test-elixir fuzz
 	@echo "make test: all passed"
 
 test-rust: setup
-	@$(ENV) cargo test --workspace --quiet 2>&1 | grep -Ev '^(running|$$)' || exit 1
+	@$(ENV) cargo test --workspace
 	@$(ENV) cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 test-erlang: build
 	@$(ENV) cd erlang && $(REBAR) ct
 
 test-elixir: build
-	@$(ENV) elixir -pa erlang/_build/default/lib/erlang_python/ebin test/elixir/py_test.exs
+	@$(ENV) cd examples/elixir_app && MIX_REBAR3=$$(command -v rebar3) mix test
 
 fuzz: setup
 	@$(ENV) scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -1,0 +1,89 @@
+#!/usr/bin/env escript
+%% -*- erlang -*-
+%%! -pa erlang/_build/default/lib/erlang_python/ebin
+%%
+%% A tour of erlang_python from Erlang: `make demo` runs it after building.
+-mode(compile).
+
+main(_) ->
+    {ok, _} = application:ensure_all_started(erlang_python),
+    {ok, Version} = py:version(),
+    section("Python ~s, ~p contexts in ~p mode",
+            [hd(binary:split(Version, <<" ">>)), py_context_router:num_contexts(),
+             py:execution_mode()]),
+
+    section("Calling functions", []),
+    show("py:call(math, sqrt, [2.0])", py:call(math, sqrt, [2.0])),
+    show("py:call(json, dumps, [#{name => <<\"Ada\">>, langs => [erlang, python]}], #{sort_keys => true})",
+         py:call(json, dumps, [#{name => <<"Ada">>, langs => [erlang, python]}], #{sort_keys => true})),
+    show("py:call(\"os.path\", <<\"join\">>, [<<\"/srv\">>, <<\"data\">>])",
+         py:call("os.path", <<"join">>, [<<"/srv">>, <<"data">>])),
+
+    section("Expressions and statements", []),
+    show("py:eval(<<\"sum(x * x for x in range(n))\">>, #{n => 10})",
+         py:eval(<<"sum(x * x for x in range(n))">>, #{n => 10})),
+    ok = py:exec(<<"def greet(name):\n    return f'hello, {name}!'\n">>),
+    show("py:exec(<<\"def greet(name): ...\">>), py:call('__main__', greet, [<<\"world\">>])",
+         py:call('__main__', greet, [<<"world">>])),
+
+    section("Exact values both ways", []),
+    show("py:eval(<<\"2 ** 100\">>)", py:eval(<<"2 ** 100">>)),
+    show("py:call(builtins, repr, [{bytes, <<\"raw\">>}])", py:call(builtins, repr, [{bytes, <<"raw">>}])),
+    show("py:eval(<<\"[float('nan'), float('inf'), None, (1, 2)]\">>)",
+         py:eval(<<"[float('nan'), float('inf'), None, (1, 2)]">>)),
+    Self = self(),
+    {ok, Back} = py:call(builtins, max, [[Self]]),
+    show("a pid goes to Python and comes back identical", {ok, Back =:= Self}),
+    {ok, Big} = py:eval(<<"{str(i): i for i in range(10000)}">>),
+    show("a Python dict with 10 000 keys becomes a map", {ok, map_size(Big)}),
+
+    section("Errors are values, and nothing crashes", []),
+    show("py:eval(<<\"1 / 0\">>)", py:eval(<<"1 / 0">>)),
+    show("py:call(no_such_module, f, [])", py:call(no_such_module, f, [])),
+    show("py:call(builtins, len, [fun() -> ok end])", py:call(builtins, len, [fun() -> ok end])),
+    T0 = erlang:monotonic_time(millisecond),
+    R = py:eval(<<"[0 for _ in iter(int, 1)]">>, #{}, 500),
+    show(io_lib:format("an endless loop with a 500 ms timeout (returned after ~p ms)",
+                       [erlang:monotonic_time(millisecond) - T0]), R),
+    show("the context is still fine: py:eval(<<\"6 * 7\">>)", py:eval(<<"6 * 7">>)),
+
+    section("Contexts", []),
+    {ok, Ctx} = py_context:new(#{mode => worker}),
+    {ok, #{thread_id := Tid}} = py_context:info(Ctx),
+    Tids = lists:usort([element(2, py_context:eval(Ctx, <<"__import__('threading').get_native_id()">>))
+                        || _ <- lists:seq(1, 50)]),
+    show(io_lib:format("50 calls on one context ran on OS thread(s) ~p (context thread ~p)", [Tids, Tid]),
+         {ok, Tids =:= [Tid]}),
+    case py:subinterp_supported() of
+        true ->
+            {ok, A} = py_context:new(#{mode => owngil}),
+            {ok, B} = py_context:new(#{mode => owngil}),
+            ok = py_context:exec(A, <<"import sys; sys.tag = 'only in A'">>),
+            show("two own-GIL sub-interpreters have separate sys modules",
+                 {ok, {py_context:eval(A, <<"__import__('sys').tag">>),
+                       py_context:eval(B, <<"getattr(__import__('sys'), 'tag', None)">>)}}),
+            Work = <<"sum(i * i for i in range(3_000_000))">>,
+            {SeqUs, _} = timer:tc(fun() -> [py_context:eval(A, Work) || _ <- [1, 2]] end),
+            {ParUs, _} = timer:tc(fun() -> parallel([fun() -> py_context:eval(A, Work) end,
+                                                      fun() -> py_context:eval(B, Work) end]) end),
+            show(io_lib:format("CPU-bound Python on 2 own-GIL contexts: ~.2fx faster than one after the other",
+                               [SeqUs / ParUs]), {ok, ParUs < SeqUs}),
+            ok = py_context:stop(A),
+            ok = py_context:stop(B);
+        false ->
+            io:format("  (own-GIL sub-interpreters need Python 3.12+)~n")
+    end,
+    ok = py_context:stop(Ctx),
+    io:format("~nDone.~n"),
+    halt(0).
+
+parallel(Funs) ->
+    Self = self(),
+    Refs = [begin Ref = make_ref(), spawn_link(fun() -> Self ! {Ref, F()} end), Ref end || F <- Funs],
+    [receive {Ref, V} -> V end || Ref <- Refs].
+
+section(Fmt, Args) ->
+    io:format("~n== " ++ Fmt ++ " ==~n", Args).
+
+show(What, Result) ->
+    io:format("  ~s~n    -> ~p~n", [What, Result]).
