@@ -87,6 +87,16 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes a whole external-format binary (starting with 131).
+///
+/// ```
+/// use py_convert::{etf, model::Term};
+/// // term_to_binary({ok, [1, 2]})
+/// let bytes = [131, 104, 2, 100, 0, 2, b'o', b'k', 107, 0, 2, 1, 2];
+/// let t = etf::decode(&bytes).unwrap();
+/// assert_eq!(t, Term::Tuple(vec![Term::atom("ok"), Term::list(vec![Term::Int(1), Term::Int(2)])]));
+/// assert_eq!(etf::decode(&etf::encode(&t)).unwrap(), t);
+/// assert!(etf::decode(&[131, 108, 0, 0, 0, 9]).is_err());
+/// ```
 pub fn decode(bytes: &[u8]) -> Result<Term, DecodeError> {
     let mut r = Reader { buf: bytes, pos: 0 };
     if r.u8()? != VERSION {

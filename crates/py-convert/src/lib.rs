@@ -24,6 +24,23 @@
 //!
 //! Nesting deeper than [`Limits::max_depth`] (default 200) is refused with
 //! [`ConvertError::NestingTooDeep`] in both directions, before any stack risk.
+//!
+//! A round trip through the model term source and sink:
+//!
+//! ```
+//! use py_convert::model::{ModelSink, ModelSource, Term};
+//! use py_convert::testing::with_python;
+//! use py_convert::{py_to_term, term_to_py, Limits};
+//!
+//! let term = Term::Tuple(vec![Term::atom("true"), Term::bin(b"text"), Term::Int(1 << 40)]);
+//! let back = with_python(|py, types| {
+//!     let obj = term_to_py(py, types, &ModelSource, &term as *const Term, Limits::default()).unwrap();
+//!     let mut sink = ModelSink::new();
+//!     let t = py_to_term(py, types, &mut sink, &obj, Limits::default()).unwrap();
+//!     sink.take(t)
+//! });
+//! assert_eq!(back, term);
+//! ```
 
 pub mod error;
 pub mod etf;
@@ -57,6 +74,13 @@ pub struct Limits {
 
 impl Limits {
     /// A nesting limit, clamped to `1..=MAX_CONFIGURABLE_DEPTH`.
+    ///
+    /// ```
+    /// use py_convert::{Limits, MAX_CONFIGURABLE_DEPTH};
+    /// assert_eq!(Limits::with_max_depth(50).max_depth(), 50);
+    /// assert_eq!(Limits::with_max_depth(0).max_depth(), 1);
+    /// assert_eq!(Limits::with_max_depth(1 << 40).max_depth(), MAX_CONFIGURABLE_DEPTH);
+    /// ```
     pub const fn with_max_depth(depth: usize) -> Limits {
         let d = if depth == 0 {
             1

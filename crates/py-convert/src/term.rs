@@ -94,6 +94,15 @@ impl BigInt {
     }
 
     /// The value as an `i64`, if it fits.
+    ///
+    /// ```
+    /// use py_convert::BigInt;
+    /// let min = BigInt { negative: true, magnitude: vec![0, 0, 0, 0, 0, 0, 0, 0x80] };
+    /// assert_eq!(min.to_i64(), Some(i64::MIN));
+    /// let beyond = BigInt { negative: false, magnitude: vec![0, 0, 0, 0, 0, 0, 0, 0x80] };
+    /// assert_eq!(beyond.to_i64(), None);
+    /// assert_eq!(beyond.to_u64(), Some(1 << 63));
+    /// ```
     pub fn to_i64(&self) -> Option<i64> {
         if self.magnitude.len() > 8 {
             return None;
