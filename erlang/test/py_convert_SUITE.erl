@@ -28,17 +28,21 @@ all() ->
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
-    ok = py:exec(<<"def ident(x):\n    return x\n"
-                   "def type_of(x):\n    return type(x).__name__\n"
-                   "def nest(n):\n    v = 1\n    for _ in range(n):\n        v = [v]\n    return v\n">>),
+    ok = add_path(?config(data_dir, Config)),
     Config.
+
+%% Makes the suite's helper module importable in every context.
+add_path(Dir) ->
+    Code = iolist_to_binary(["import sys\nif ", io_lib:format("~p", [Dir]),
+                             " not in sys.path: sys.path.insert(0, ", io_lib:format("~p", [Dir]), ")"]),
+    lists:foreach(fun(Ctx) -> ok = py:exec(Ctx, Code) end, py_context_router:contexts()).
 
 end_per_suite(_Config) ->
     ok = application:stop(erlang_python).
 
 %% Erlang -> Python -> Erlang through an identity function.
-ident(V) -> py:call('__main__', ident, [V]).
-type_of(V) -> {ok, T} = py:call('__main__', type_of, [V]), T.
+ident(V) -> py:call(conv_helpers, ident, [V]).
+type_of(V) -> {ok, T} = py:call(conv_helpers, type_of, [V]), T.
 %% Erlang -> Python only: repr() of the Python value.
 repr(V) -> {ok, R} = py:call(builtins, repr, [V]), R.
 
@@ -199,9 +203,9 @@ nesting_limit_erlang(_) ->
 
 nesting_limit_python(_) ->
     Nest = fun Nest(0, V) -> V; Nest(N, V) -> Nest(N - 1, [V]) end,
-    ?assertEqual({ok, Nest(200, 1)}, py:call('__main__', nest, [200])),
-    ?assertEqual({error, {nesting_too_deep, 200}}, py:call('__main__', nest, [201])),
-    ?assertEqual({error, {nesting_too_deep, 200}}, py:call('__main__', nest, [50000])).
+    ?assertEqual({ok, Nest(200, 1)}, py:call(conv_helpers, nest, [200])),
+    ?assertEqual({error, {nesting_too_deep, 200}}, py:call(conv_helpers, nest, [201])),
+    ?assertEqual({error, {nesting_too_deep, 200}}, py:call(conv_helpers, nest, [50000])).
 
 cyclic_python_value(_) ->
     ?assertEqual({error, {nesting_too_deep, 200}}, py:eval(<<"(lambda l: (l.append(l), l)[1])([])">>)).
