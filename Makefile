@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 30
 REBAR ?= rebar3
 
 .PHONY: all setup build stub check-stub demo test test-rust test-erlang test-elixir \
-        fuzz bench pybench lint clean
+        test-other-pythons fuzz bench pybench clean
 
 all: build
 
@@ -38,8 +38,16 @@ check-stub:
 demo: build
 	@$(ENV) escript examples/demo.escript
 
-test: setup check-stub test-rust test-erlang test-elixir fuzz
+test: setup check-stub test-rust test-erlang test-elixir fuzz test-other-pythons
 	@echo "make test: all passed"
+
+# The Rust tests and the Common Test suites against the other supported
+# Pythons found on the machine (3.12 when the default is 3.13, and so on).
+test-other-pythons:
+	@for py in $$(scripts/other-pythons.sh); do \
+	   echo "== again with $$py =="; \
+	   $(MAKE) --no-print-directory PYTHON=$$py test-rust test-erlang || exit 1; \
+	 done
 
 test-rust: setup
 	@$(ENV) cargo test --workspace

@@ -84,7 +84,7 @@ exec(Ctx, Code) when is_pid(Ctx) ->
 
 routed_call(Pool, Module, Function, Args, Kwargs, Timeout) ->
     routed(Pool, Timeout, fun(Ref, Tag) ->
-        py_nif:context_call(Ref, Tag, Module, Function, Args, Kwargs, #{})
+        py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, #{})
     end).
 
 eval_submit(Code, Locals) ->

@@ -16,7 +16,7 @@
 -export([new/1, start_link/2, start_link/3, stop/1, destroy/1]).
 -export([call/4, call/5, call/6, eval/2, eval/3, eval/4, exec/2]).
 -export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1]).
--export([start_link/0, request/3, submit_and_wait/3]).
+-export([start_link/0, request/3, submit_and_wait/3, submit_call/7]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type mode() :: worker | owngil.
@@ -82,8 +82,16 @@ call(Ctx, Module, Function, Args, Kwargs) ->
 -spec call(pid(), name(), name(), list(), map(), timeout()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
     request(Ctx, Timeout, fun(Ref, Tag) ->
-        py_nif:context_call(Ref, Tag, Module, Function, Args, Kwargs, #{})
+        submit_call(Ref, Tag, Module, Function, Args, Kwargs, #{})
     end).
+
+%% @private Submits a call. Large arguments are lent to the context thread
+%% from a dirty scheduler instead of being copied (the NIF answers `heavy').
+submit_call(Ref, Tag, Module, Function, Args, Kwargs, Opts) ->
+    case py_nif:context_call(Ref, Tag, Module, Function, Args, Kwargs, Opts) of
+        heavy -> py_nif:context_call_heavy(Ref, Tag, Module, Function, Args, Kwargs, Opts);
+        Submitted -> Submitted
+    end.
 
 %% @doc Evaluates a Python expression on this context, no timeout.
 -spec eval(pid(), iodata()) -> {ok, term()} | {error, term()}.

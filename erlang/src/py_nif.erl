@@ -5,6 +5,7 @@
 
 -export([
     context_call/7,
+    context_call_heavy/7,
     context_create/1,
     context_destroy/1,
     context_eval/5,
@@ -32,6 +33,10 @@ load() ->
 
 %% context.rs
 context_call(_, _, _, _, _, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% context.rs, dirty CPU scheduler
+context_call_heavy(_, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs, dirty I/O scheduler

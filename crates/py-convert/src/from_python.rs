@@ -82,6 +82,28 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         }
     }
 
+    /// A container element: exact ints take a short path (no Python code
+    /// can run while one converts, so the container cannot change under it
+    /// and no extra reference is needed); anything else is held by a new
+    /// reference while converted.
+    ///
+    /// # Safety
+    /// Attached thread; `item` is alive (borrowed from its container).
+    #[inline(always)]
+    unsafe fn element(&mut self, item: *mut ffi::PyObject, depth: usize) -> Result<K::Term, ConvertError> {
+        // SAFETY: caller contract.
+        unsafe {
+            if ffi::Py_TYPE(item) == ptr::addr_of_mut!(ffi::PyLong_Type) {
+                if let Some(v) = compact_int(item) {
+                    return Ok(self.sink.int64(v));
+                }
+                return self.int(item);
+            }
+            let item = PyObj::from_borrowed(NonNull::new_unchecked(item));
+            self.convert(item.as_ptr(), depth)
+        }
+    }
+
     /// Subclasses of the built-ins and the types that are rare on hot paths.
     ///
     /// # Safety
@@ -216,6 +238,11 @@ impl<K: TermSink> FromPy<'_, '_, K> {
     unsafe fn int(&mut self, obj: *mut ffi::PyObject) -> Result<K::Term, ConvertError> {
         // SAFETY: caller contract.
         unsafe {
+            if ffi::Py_TYPE(obj) == ptr::addr_of_mut!(ffi::PyLong_Type) {
+                if let Some(v) = compact_int(obj) {
+                    return Ok(self.sink.int64(v));
+                }
+            }
             let mut overflow = 0;
             let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
             if overflow == 0 {
@@ -271,13 +298,12 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         // The size is re-read every step: converting an element can run
         // Python code (numpy's tolist) that changes the list.
         // SAFETY: caller contract; the index is checked against the current
-        // size and the item is kept alive by a new reference while converted.
+        // size; `element` keeps the item alive while converting it.
         unsafe {
             self.elems.reserve(ffi::PyList_GET_SIZE(obj) as usize);
             while i < ffi::PyList_GET_SIZE(obj) {
-                let item = PyObj::from_borrowed(NonNull::new_unchecked(ffi::PyList_GET_ITEM(obj, i)));
-                let t = self.convert(item.as_ptr(), depth + 1);
-                let t = self.unwind_on_err(t, base)?;
+                let item = ffi::PyList_GET_ITEM(obj, i);
+                let t = self.element(item, depth + 1)?;
                 self.elems.push(t);
                 i += 1;
             }
@@ -297,8 +323,7 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         unsafe {
             let n = ffi::PyTuple_GET_SIZE(obj);
             for i in 0..n {
-                let t = self.convert(ffi::PyTuple_GET_ITEM(obj, i), depth + 1);
-                let t = self.unwind_on_err(t, base)?;
+                let t = self.element(ffi::PyTuple_GET_ITEM(obj, i), depth + 1)?;
                 self.elems.push(t);
             }
         }
@@ -324,11 +349,9 @@ impl<K: TermSink> FromPy<'_, '_, K> {
             while ffi::PyDict_Next(obj, &mut pos, &mut k, &mut v) != 0 {
                 let key = PyObj::from_borrowed(NonNull::new_unchecked(k));
                 let value = PyObj::from_borrowed(NonNull::new_unchecked(v));
-                let kt = self.convert(key.as_ptr(), depth + 1);
-                let kt = self.unwind_on_err(kt, base)?;
+                let kt = self.convert(key.as_ptr(), depth + 1)?;
                 self.elems.push(kt);
-                let vt = self.convert(value.as_ptr(), depth + 1);
-                let vt = self.unwind_on_err(vt, base)?;
+                let vt = self.convert(value.as_ptr(), depth + 1)?;
                 self.values.push(vt);
             }
         }
@@ -349,8 +372,7 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         unsafe {
             let it = PyObj::from_owned(ffi::PyObject_GetIter(obj)).ok_or_else(|| self.py_err())?;
             while let Some(item) = PyObj::from_owned(ffi::PyIter_Next(it.as_ptr())) {
-                let t = self.convert(item.as_ptr(), depth + 1);
-                let t = self.unwind_on_err(t, base)?;
+                let t = self.convert(item.as_ptr(), depth + 1)?;
                 self.elems.push(t);
             }
             if !ffi::PyErr_Occurred().is_null() {
@@ -362,12 +384,40 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         self.elems.truncate(base);
         Ok(list)
     }
+}
 
-    #[inline]
-    fn unwind_on_err(&mut self, r: Result<K::Term, ConvertError>, base: usize) -> Result<K::Term, ConvertError> {
-        if r.is_err() {
-            self.elems.truncate(base);
+/// The value of an exact `int` that fits in one internal digit, read the way
+/// CPython's `PyUnstable_Long_CompactValue` does (3.12+; the layout is part
+/// of that unstable-but-public API): `lv_tag` holds the digit count above
+/// three flag bits and the sign in the low two, then the digits follow.
+/// `None` for larger ints (and always before 3.12), which take the API path.
+///
+/// # Safety
+/// `obj` is a live object of exact type `int`.
+#[inline(always)]
+unsafe fn compact_int(obj: *mut ffi::PyObject) -> Option<i64> {
+    #[cfg(Py_3_12)]
+    {
+        #[repr(C)]
+        struct LongLayout {
+            ob_base: ffi::PyObject,
+            lv_tag: usize,
+            digit0: u32,
         }
-        r
+        // SAFETY: caller contract; an exact int has this layout on 3.12+.
+        unsafe {
+            let l = obj as *const LongLayout;
+            let tag = (*l).lv_tag;
+            if tag < (2 << 3) {
+                let sign = 1 - (tag & 3) as i64;
+                return Some(sign * (*l).digit0 as i64);
+            }
+            None
+        }
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        let _ = obj;
+        None
     }
 }

@@ -45,6 +45,7 @@
 pub mod error;
 pub mod etf;
 mod from_python;
+pub mod intcache;
 pub mod model;
 pub mod pyobj;
 pub mod pytypes;

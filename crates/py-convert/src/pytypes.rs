@@ -9,11 +9,13 @@
 
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
+use std::sync::Arc;
 
 use pyo3_ffi as ffi;
 
 use crate::error::ConvertError;
 use crate::etf;
+use crate::intcache::IntCache;
 use crate::pyobj::{new_ref, Attached, PyErrInfo, PyObj};
 
 /// Layout of `erlang.Pid` and `erlang.Ref` instances: a var-sized object
@@ -149,11 +151,13 @@ unsafe fn make_external_type(
     }
 }
 
-/// The per-interpreter Erlang types, kept alive by strong references.
+/// The per-interpreter Erlang types, kept alive by strong references, and
+/// the interpreter's shared small ints (see [`crate::intcache`]).
 pub struct ErlTypes {
     pid: PyObj,
     reference: PyObj,
     atom: PyObj,
+    ints: Arc<IntCache>,
 }
 
 impl ErlTypes {
@@ -188,7 +192,7 @@ impl ErlTypes {
                     return Err(PyErrInfo::fetch(py));
                 }
             }
-            Ok(ErlTypes { pid, reference, atom })
+            Ok(ErlTypes { pid, reference, atom, ints: Arc::default() })
         }
     }
 
@@ -204,7 +208,12 @@ impl ErlTypes {
 
     /// Another handle on the same types (new references).
     pub fn clone_refs(&self) -> ErlTypes {
-        ErlTypes { pid: self.pid.clone(), reference: self.reference.clone(), atom: self.atom.clone() }
+        ErlTypes {
+            pid: self.pid.clone(),
+            reference: self.reference.clone(),
+            atom: self.atom.clone(),
+            ints: self.ints.clone(),
+        }
     }
 
     fn new_external(&self, _py: Attached<'_>, ty: &PyObj, etf: &[u8]) -> Result<PyObj, ConvertError> {
@@ -257,6 +266,17 @@ impl ErlTypes {
                 None
             }
         }
+    }
+
+    /// The interpreter's shared int for `v` (a new reference), if cached.
+    #[inline]
+    pub fn cached_int(&self, py: Attached<'_>, v: i64) -> Option<*mut ffi::PyObject> {
+        self.ints.get(py, v)
+    }
+
+    /// Releases the shared ints (before the interpreter ends).
+    pub fn clear_caches(&self, py: Attached<'_>) {
+        self.ints.clear(py);
     }
 
     #[inline]

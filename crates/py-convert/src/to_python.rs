@@ -51,8 +51,7 @@ impl<S: TermSource> ToPy<'_, '_, S> {
         match src.kind(t) {
             TermKind::Integer => {
                 if let Some(i) = src.int64(t) {
-                    // SAFETY: see above.
-                    return self.owned(unsafe { ffi::PyLong_FromLongLong(i) });
+                    return self.int(i);
                 }
                 if let Some(u) = src.uint64(t) {
                     // SAFETY: see above.
@@ -147,10 +146,20 @@ impl<S: TermSource> ToPy<'_, '_, S> {
     #[inline(always)]
     fn element(&self, e: S::Term, depth: usize) -> Result<PyObj, ConvertError> {
         if let Some(i) = self.src.small_int(e) {
-            // SAFETY: attached thread (`self.py`).
-            return self.owned(unsafe { ffi::PyLong_FromLongLong(i) });
+            return self.int(i);
         }
         self.convert(e, depth)
+    }
+
+    /// An int, shared from the interpreter's cache when in its range.
+    #[inline(always)]
+    fn int(&self, i: i64) -> Result<PyObj, ConvertError> {
+        if let Some(o) = self.types.cached_int(self.py, i) {
+            // SAFETY: `cached_int` returns a new reference.
+            return Ok(unsafe { PyObj::from_owned(o) }.expect("non-null"));
+        }
+        // SAFETY: attached thread (`self.py`).
+        self.owned(unsafe { ffi::PyLong_FromLongLong(i) })
     }
 
     #[inline]

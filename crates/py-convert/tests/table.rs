@@ -272,3 +272,33 @@ fn configurable_limit_is_clamped() {
         .unwrap();
     assert!(handle.join().unwrap());
 }
+
+#[test]
+fn ints_in_the_cache_range_are_shared_objects() {
+    use py_convert::intcache::INT_CACHE_SIZE;
+    with_python(|py, types| {
+        let a = to_py(py, types, &Term::Int(100_000)).unwrap();
+        let b = to_py(py, types, &Term::Int(100_000)).unwrap();
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert!(same(py, &a, "100000"));
+        let edge = INT_CACHE_SIZE as i64;
+        let c = to_py(py, types, &Term::Int(edge)).unwrap();
+        let d = to_py(py, types, &Term::Int(edge)).unwrap();
+        assert_ne!(c.as_ptr(), d.as_ptr());
+        assert!(same(py, &c, &edge.to_string()));
+        let last = to_py(py, types, &Term::Int(edge - 1)).unwrap();
+        assert!(same(py, &last, &(edge - 1).to_string()));
+    });
+}
+
+#[test]
+fn ints_around_the_internal_digit_size_convert_exactly() {
+    let values: Vec<i64> = vec![0, 1, -1, 255, 256, -5, -6, (1 << 30) - 1, -((1 << 30) - 1), 1 << 30, -(1 << 30), 1 << 31, -(1 << 31)];
+    let expr = format!("[{}]", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+    assert_term(&expr, Term::list(values.iter().map(|&v| Term::Int(v)).collect()));
+    let tuple = format!("({},)", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+    assert_term(&tuple, Term::Tuple(values.iter().map(|&v| Term::Int(v)).collect()));
+    for v in values {
+        assert_term(&v.to_string(), Term::Int(v));
+    }
+}

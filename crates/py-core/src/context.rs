@@ -218,6 +218,12 @@ impl Context {
         self.native_thread_id
     }
 
+    /// Whether nothing is running or queued (a request submitted now would
+    /// start at once).
+    pub fn is_idle(&self) -> bool {
+        !self.is_busy() && self.shared.mailbox.is_empty()
+    }
+
     /// Whether a task is running right now.
     pub fn is_busy(&self) -> bool {
         self.shared.run.running.load(Ordering::Acquire) != 0

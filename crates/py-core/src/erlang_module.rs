@@ -48,6 +48,9 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     unsafe {
         let state = ffi::PyModule_GetState(module as *mut ffi::PyObject) as *mut ModuleState;
         if !state.is_null() {
+            if let Some(types) = &(*state).types {
+                types.clear_caches(Attached::assume());
+            }
             ptr::drop_in_place(state);
         }
     }

@@ -727,6 +727,49 @@ impl TermSink for EnvSink {
     }
 }
 
+/// Whether `terms` hold more than `budget` terms (list cells, tuple and map
+/// elements), counting only until the budget is spent.
+pub fn heavier_than(env: NifEnv, terms: &[RawTerm], budget: usize) -> bool {
+    let src = EnvSource { env };
+    let mut left = budget as isize;
+    let mut stack: Vec<RawTerm> = terms.to_vec();
+    while let Some(t) = stack.pop() {
+        left -= 1;
+        if left < 0 {
+            return true;
+        }
+        if t == RawTerm::default() {
+            continue;
+        }
+        match src.kind(t) {
+            TermKind::List => {
+                for e in src.list_elems(t) {
+                    left -= 1;
+                    if left < 0 {
+                        return true;
+                    }
+                    if src.small_int(e).is_none() {
+                        stack.push(e);
+                    }
+                }
+            }
+            TermKind::Tuple => stack.extend(src.tuple_elems(t)),
+            TermKind::Map => {
+                left -= 2 * src.map_size(t) as isize;
+                if left < 0 {
+                    return true;
+                }
+                for (k, v) in src.map_pairs(t) {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The pid of the process calling the current NIF.
 pub fn self_pid(env: NifEnv) -> Option<ErlNifPid> {
     // SAFETY: ErlNifPid is plain data; enif_self fills it for a process env.

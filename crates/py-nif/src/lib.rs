@@ -5,6 +5,7 @@
 //!   model used by conversion.
 //! * [`reply`] — result and error terms, replies from context threads.
 //! * [`context`] — context resources and the call/eval/exec NIFs.
+//! * [`lend`] — large arguments lent by a caller on a dirty scheduler.
 //! * [`runtime`] — starting Python, version and capability queries.
 //!
 //! The Erlang stub `py_nif.erl` is generated from this library's NIF table
@@ -12,6 +13,7 @@
 
 pub mod context;
 pub mod enif;
+pub mod lend;
 pub mod reply;
 pub mod runtime;
 
