@@ -10,14 +10,16 @@
          c_extensions_import/1, sys_executable/1, no_python_signal_handlers/1,
          version_and_mode/1, timeout_interrupts/1, explicit_interrupt/1,
          explicit_context/1, owngil_context/1, context_death/1,
-         dead_pool_context_is_replaced/1, concurrent_callers/1]).
+         dead_pool_context_is_replaced/1, concurrent_callers/1, large_arguments/1,
+         large_arguments_concurrently/1]).
 
 all() ->
     [call_basic, call_name_forms, call_kwargs, call_shapes, eval_forms,
      exec_then_call, python_errors, bad_arguments, c_extensions_import,
      sys_executable, no_python_signal_handlers, version_and_mode,
      timeout_interrupts, explicit_interrupt, explicit_context, owngil_context,
-     context_death, dead_pool_context_is_replaced, concurrent_callers].
+     context_death, dead_pool_context_is_replaced, concurrent_callers,
+     large_arguments, large_arguments_concurrently].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -235,3 +237,33 @@ concurrent_callers(_) ->
     Results = [receive {done, I, R} -> {I, R} after 60000 -> ct:fail(timeout) end || I <- lists:seq(1, 200)],
     [?assertEqual([{ok, I * J} || J <- lists:seq(1, 100)], R) || {I, R} <- Results],
     ?assertEqual(200, length(Pids)).
+
+%% Arguments above the lending threshold are read in place from a caller
+%% waiting on a dirty scheduler (or copied if the context is busy).
+large_arguments(_) ->
+    L = lists:seq(1, 50000),
+    ?assertEqual({ok, 50000}, py:call(builtins, len, [L])),
+    ?assertEqual({ok, lists:sum(L)}, py:call(builtins, sum, [L])),
+    ?assertEqual({ok, #{<<"a">> => L}}, py:call(builtins, dict, [], #{a => L})),
+    Nested = [{I, [I, I + 1], #{<<"k">> => I}} || I <- lists:seq(1, 5000)],
+    ?assertEqual({ok, Nested}, py:call(builtins, list, [Nested])),
+    %% Errors in large arguments are reported like any other.
+    ?assertEqual({error, {unsupported_term, 'fun'}}, py:call(builtins, len, [L ++ [fun() -> ok end]])),
+    {ok, Ctx} = py_context:new(#{}),
+    ?assertEqual({ok, 50000}, py_context:call(Ctx, builtins, len, [L])),
+    ok = py_context:stop(Ctx).
+
+%% Many large calls racing for one context: lent, copied or copied after
+%% waiting, every result is right.
+large_arguments_concurrently(_) ->
+    {ok, Ctx} = py_context:new(#{}),
+    Self = self(),
+    N = 20,
+    [spawn_link(fun() ->
+                    L = lists:seq(I, I + 20000),
+                    Self ! {done, I, py_context:call(Ctx, builtins, sum, [L]), lists:sum(L)}
+                end) || I <- lists:seq(1, N)],
+    [receive {done, I, R, Sum} -> ?assertEqual({ok, Sum}, R)
+     after 60000 -> ct:fail(timeout)
+     end || I <- lists:seq(1, N)],
+    ok = py_context:stop(Ctx).
