@@ -39,3 +39,10 @@ fi
 # shellcheck source=env.sh
 . "$root/scripts/env.sh"
 echo "setup: Python $("$PYTHON" -c 'import sys; print(sys.version.split()[0])') at $PYTHON"
+
+# numpy, for the tests that check C extensions with thread-local state run in
+# worker contexts (from PyPI, into the selected Python).
+if ! "$PYTHON" -c 'import numpy' >/dev/null 2>&1; then
+    echo "setup: installing numpy for $PYTHON"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy
+fi

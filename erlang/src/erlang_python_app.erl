@@ -7,7 +7,9 @@
 
 start(_Type, _Args) ->
     case py_nif:init(nif_config()) of
-        ok -> erlang_python_sup:start_link();
+        ok ->
+            ok = py_semaphore:init(),
+            erlang_python_sup:start_link();
         {error, Reason} -> {error, {python_start_failed, Reason}}
     end.
 

@@ -1,23 +1,42 @@
 %% @doc The main API: call Python functions, evaluate expressions and run
 %% statements from Erlang.
 %%
-%% Calls without an explicit context go to the caller's context in the
-%% default pool (picked once per process, then sticky, so a process's calls
-%% run in order on one thread) with a 30 second timeout; a timeout
-%% interrupts the Python code and returns `{error, timeout}'. Calls on an
-%% explicit context (a pid) have no timeout unless given one.
+%% Calls without an explicit context go to the caller's context in the pool
+%% registered for the module (or function), else the default pool: picked
+%% once per process, then sticky, so a process's calls run in order on one
+%% thread. They have a 30 second timeout, which interrupts the Python code and
+%% returns `{error, timeout}', and they are limited by `py_semaphore'.
+%% Calls on an explicit context (a pid) have no timeout unless given one.
+%%
+%% Every Erlang process has its own namespace per interpreter: what
+%% `py:exec/1' defines is visible to later `py:eval/1' and
+%% `py:call('__main__', F, Args)' from the same process only, and goes away
+%% with the process.
 %%
 %% Module and function names may be atoms, binaries or strings. Python
 %% exceptions come back as `{error, {Class, Message}}' with the class name as
-%% an atom and the message as a string.
+%% an atom and the message as a string. Values with no Erlang form come back
+%% as object handles (`is_ref/1', `getattr/2', `call_method/3', `to_term/1').
 -module(py).
 
 -export([call/3, call/4, call/5, eval/1, eval/2, eval/3, exec/1, exec/2]).
+-export([cast/3, cast/4, cast/5, spawn_call/3, spawn_call/4, spawn_call/5,
+         await/1, await/2, parallel/1]).
+-export([is_ref/1, getattr/2, call_method/3, to_term/1, get_local_env/1]).
 -export([version/0, execution_mode/0, subinterp_supported/0, interrupt/1]).
+-export([memory_stats/0, gc/0, gc/1, tracemalloc_start/0, tracemalloc_start/1,
+         tracemalloc_stop/0]).
 -export([context/0, context/1, start_contexts/0, start_contexts/1, stop_contexts/0,
-         contexts_started/0]).
+         contexts_started/0, register_pool/2, unregister_pool/1]).
 
 -define(DEFAULT_TIMEOUT, 30000).
+%% Request flags understood by the NIF (crates/py-nif/src/request.rs).
+-define(FLAG_COUNTED, 2).
+-define(FLAG_NOREPLY, 4).
+-define(FLAG_RESPONSE, 8).
+%% How often a caller waiting for a free call slot checks again even
+%% without being told (a wake-up may go to a waiter that gave up).
+-define(OVERLOAD_RECHECK, 5).
 
 -type name() :: py_context:name().
 -type result() :: {ok, term()} | {error, term()}.
@@ -29,79 +48,143 @@
 %% @doc `Module.Function(*Args)'.
 -spec call(name(), name(), list()) -> result().
 call(Module, Function, Args) ->
-    routed_call(default, Module, Function, Args, #{}, ?DEFAULT_TIMEOUT).
+    routed_call(lookup_pool(Module, Function), Module, Function, Args, #{}, ?DEFAULT_TIMEOUT).
 
 %% @doc `call(Ctx, Module, Function, Args)' on an explicit context (no
 %% timeout), `call(Pool, Module, Function, Args)' on a named pool, or
 %% `call(Module, Function, Args, Kwargs)' with keyword arguments.
 -spec call(pid() | atom() | name(), name(), name() | list(), list() | map()) -> result().
 call(Ctx, Module, Function, Args) when is_pid(Ctx) ->
-    py_context:call(Ctx, Module, Function, Args, #{}, infinity);
+    explicit_call(Ctx, Module, Function, Args, #{}, infinity);
 call(Pool, Module, Function, Args) when is_atom(Pool), is_list(Args) ->
     routed_call(Pool, Module, Function, Args, #{}, ?DEFAULT_TIMEOUT);
 call(Module, Function, Args, Kwargs) when is_list(Args), is_map(Kwargs) ->
-    routed_call(default, Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT).
+    routed_call(lookup_pool(Module, Function), Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT).
 
 %% @doc `call(Ctx, M, F, Args, #{kwargs => Kw, timeout => T})',
 %% `call(Pool, M, F, Args, Kwargs)' or `call(M, F, Args, Kwargs, Timeout)'.
 -spec call(pid() | atom() | name(), name(), name() | list(), list() | map(), map() | timeout()) -> result().
 call(Ctx, Module, Function, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
-    py_context:call(Ctx, Module, Function, Args, maps:get(kwargs, Opts, #{}),
-                    maps:get(timeout, Opts, infinity));
+    explicit_call(Ctx, Module, Function, Args, maps:get(kwargs, Opts, #{}),
+                  maps:get(timeout, Opts, infinity));
 call(Pool, Module, Function, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
     routed_call(Pool, Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT);
 call(Module, Function, Args, Kwargs, Timeout) when is_list(Args), is_map(Kwargs) ->
-    routed_call(default, Module, Function, Args, Kwargs, Timeout).
+    routed_call(lookup_pool(Module, Function), Module, Function, Args, Kwargs, Timeout).
 
 %% @doc Evaluates a Python expression.
 -spec eval(iodata()) -> result().
 eval(Code) ->
-    routed(default, ?DEFAULT_TIMEOUT, eval_submit(Code, #{})).
+    routed(default, ?DEFAULT_TIMEOUT, 0, eval_submit(Code, #{})).
 
 %% @doc `eval(Ctx, Code)' on an explicit context, or `eval(Code, Locals)'.
 -spec eval(pid() | iodata(), iodata() | map()) -> result().
 eval(Ctx, Code) when is_pid(Ctx) ->
-    py_context:eval(Ctx, Code, #{}, infinity);
+    explicit(Ctx, infinity, eval_submit(Code, #{}));
 eval(Code, Locals) when is_map(Locals) ->
-    routed(default, ?DEFAULT_TIMEOUT, eval_submit(Code, Locals)).
+    routed(default, ?DEFAULT_TIMEOUT, 0, eval_submit(Code, Locals)).
 
 %% @doc `eval(Ctx, Code, Locals)' or `eval(Code, Locals, Timeout)'.
 -spec eval(pid() | iodata(), iodata() | map(), map() | timeout()) -> result().
 eval(Ctx, Code, Locals) when is_pid(Ctx), is_map(Locals) ->
-    py_context:eval(Ctx, Code, Locals, infinity);
+    explicit(Ctx, infinity, eval_submit(Code, Locals));
 eval(Code, Locals, Timeout) when is_map(Locals) ->
-    routed(default, Timeout, eval_submit(Code, Locals)).
+    routed(default, Timeout, 0, eval_submit(Code, Locals)).
 
 %% @doc Executes Python statements (no timeout).
 -spec exec(iodata()) -> ok | {error, term()}.
 exec(Code) ->
-    Source = source(Code),
-    routed(default, infinity, fun(Ref, Tag) -> py_nif:context_exec(Ref, Tag, Source, #{}) end).
+    routed(default, infinity, 0, exec_submit(Code)).
 
 -spec exec(pid(), iodata()) -> ok | {error, term()}.
 exec(Ctx, Code) when is_pid(Ctx) ->
-    py_context:exec(Ctx, Code).
+    explicit(Ctx, infinity, exec_submit(Code)).
 
-routed_call(Pool, Module, Function, Args, Kwargs, Timeout) ->
-    routed(Pool, Timeout, fun(Ref, Tag) ->
-        py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, #{})
-    end).
+%% Requests built for `routed/4' and `explicit/3': funs of the NIF ref, the
+%% tag, the caller's namespace and the flags.
+call_submit(Module, Function, Args, Kwargs) ->
+    NeedsEnv = is_main(Module),
+    {NeedsEnv, fun(Ref, Tag, Env, Flags) ->
+                   py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, Env, Flags)
+               end}.
 
 eval_submit(Code, Locals) ->
     Source = source(Code),
-    fun(Ref, Tag) -> py_nif:context_eval(Ref, Tag, Source, Locals, #{}) end.
+    {true, fun(Ref, Tag, Env, Flags) -> py_nif:context_eval(Ref, Tag, Source, Locals, Env, Flags) end}.
 
-%% Runs a request on the caller's context of `Pool'. A request that never
-%% reached its context (the context had just died) is retried once on a
-%% freshly picked one.
-routed(Pool, Timeout, Submit) ->
-    case py_context:submit_and_wait(py_context_router:get_context(Pool), Timeout, Submit) of
-        {error, not_submitted, _} ->
+exec_submit(Code) ->
+    Source = source(Code),
+    {true, fun(Ref, Tag, Env, Flags) -> py_nif:context_exec(Ref, Tag, Source, Env, Flags) end}.
+
+explicit_call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
+    explicit(Ctx, Timeout, call_submit(Module, Function, Args, Kwargs)).
+
+routed_call(Pool, Module, Function, Args, Kwargs, Timeout) ->
+    routed(Pool, Timeout, ?FLAG_COUNTED, call_submit(Module, Function, Args, Kwargs)).
+
+%% A request on an explicit context, in the caller's namespace.
+explicit(Ctx, Timeout, {NeedsEnv, Submit}) ->
+    case caller_env(Ctx, NeedsEnv) of
+        {ok, Env} -> py_context:request(Ctx, Timeout, fun(Ref, Tag) -> Submit(Ref, Tag, Env, 0) end);
+        {error, _} = Error -> Error
+    end.
+
+%% A request on the caller's context of `Pool'. One that never reached its
+%% context (the context had just died) is retried once on a fresh one; one
+%% refused by the call limiter waits for a free slot until the timeout.
+routed(Pool, Timeout, Flags, Request) ->
+    Deadline = deadline(Timeout),
+    routed(Pool, Timeout, Deadline, Flags, Request, 1).
+
+routed(Pool, Timeout, Deadline, Flags, {NeedsEnv, Submit} = Request, Retries) ->
+    Ctx = py_context_router:get_context(Pool),
+    Result = case caller_env(Ctx, NeedsEnv) of
+                 {ok, Env} ->
+                     py_context:submit_and_wait(Ctx, remaining(Timeout, Deadline),
+                                                fun(Ref, Tag) -> Submit(Ref, Tag, Env, Flags) end);
+                 {error, {context_died, Reason}} ->
+                     {error, not_submitted, Reason};
+                 {error, _} = Error ->
+                     Error
+             end,
+    case Result of
+        {error, not_submitted, _} when Retries > 0 ->
             ok = py_context_router:forget_context(Pool),
-            py_context:request(py_context_router:get_context(Pool), Timeout, Submit);
-        Result ->
+            routed(Pool, Timeout, Deadline, Flags, Request, Retries - 1);
+        {error, not_submitted, Reason2} ->
+            {error, {context_died, Reason2}};
+        {error, {overloaded, _, _}} = Overloaded ->
+            case wait_for_slot(Timeout, Deadline) of
+                ok -> routed(Pool, Timeout, Deadline, Flags, Request, Retries);
+                timeout -> Overloaded
+            end;
+        _ ->
             Result
     end.
+
+wait_for_slot(Timeout, Deadline) ->
+    case remaining(Timeout, Deadline) of
+        0 -> timeout;
+        Left ->
+            receive py_semaphore_free -> ok
+            after min(Left, ?OVERLOAD_RECHECK) -> ok
+            end
+    end.
+
+deadline(infinity) -> infinity;
+deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
+
+remaining(infinity, _) -> infinity;
+remaining(_, Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+%% The caller's namespace for `Ctx''s interpreter, when the request needs one.
+caller_env(_Ctx, false) -> {ok, undefined};
+caller_env(Ctx, true) -> py_context:local_env(Ctx).
+
+is_main('__main__') -> true;
+is_main(<<"__main__">>) -> true;
+is_main("__main__") -> true;
+is_main(_) -> false.
 
 source(Code) when is_binary(Code) -> Code;
 source(Code) when is_list(Code) ->
@@ -112,6 +195,145 @@ source(Code) when is_list(Code) ->
         _:_ -> Code
     end;
 source(Code) -> Code.
+
+%%% ---------------------------------------------------------------------
+%%% Fire-and-forget, deferred results, fan-out
+%%% ---------------------------------------------------------------------
+
+%% @doc Runs `Module.Function(*Args)' without waiting for or keeping the
+%% result (default pool, no namespace, no limiter).
+-spec cast(name(), name(), list()) -> ok.
+cast(Module, Function, Args) ->
+    cast(py_context_router:get_context(), Module, Function, Args, #{}).
+
+-spec cast(pid() | name(), name(), name() | list(), list() | map()) -> ok.
+cast(Ctx, Module, Function, Args) when is_pid(Ctx) ->
+    cast(Ctx, Module, Function, Args, #{});
+cast(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
+    cast(py_context_router:get_context(), Module, Function, Args, Kwargs).
+
+-spec cast(pid(), name(), name(), list(), map()) -> ok.
+cast(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
+    _ = submit_detached(Ctx, make_ref(), Module, Function, Args, Kwargs, ?FLAG_NOREPLY),
+    ok.
+
+%% @doc Starts `Module.Function(*Args)' and returns a reference; the result
+%% arrives as `{py_response, Ref, Result}' (see await/1,2).
+-spec spawn_call(name(), name(), list()) -> reference().
+spawn_call(Module, Function, Args) ->
+    spawn_call(py_context_router:get_context(), Module, Function, Args, #{}).
+
+-spec spawn_call(pid() | name(), name(), name() | list(), list() | map()) -> reference().
+spawn_call(Ctx, Module, Function, Args) when is_pid(Ctx) ->
+    spawn_call(Ctx, Module, Function, Args, #{});
+spawn_call(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
+    spawn_call(py_context_router:get_context(), Module, Function, Args, Kwargs).
+
+-spec spawn_call(pid(), name(), name(), list(), map()) -> reference().
+spawn_call(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
+    Ref = make_ref(),
+    case submit_detached(Ctx, Ref, Module, Function, Args, Kwargs, ?FLAG_RESPONSE) of
+        Seq when is_integer(Seq) -> ok;
+        {error, Reason} -> self() ! {py_response, Ref, {error, Reason}}
+    end,
+    Ref.
+
+submit_detached(Ctx, Tag, Module, Function, Args, Kwargs, Flags) ->
+    case py_context:get_nif_ref(Ctx) of
+        {ok, Ref} ->
+            py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, undefined, Flags);
+        error ->
+            {error, {context_died, noproc}}
+    end.
+
+%% @doc Waits for the result of spawn_call/3,4,5 (30 seconds).
+-spec await(reference()) -> result().
+await(Ref) ->
+    await(Ref, ?DEFAULT_TIMEOUT).
+
+-spec await(reference(), timeout()) -> result().
+await(Ref, Timeout) ->
+    receive
+        {py_response, Ref, {py_etf, Encoded}} -> binary_to_term(Encoded);
+        {py_response, Ref, Result} -> Result;
+        {py_error, Ref, Error} -> {error, Error}
+    after Timeout ->
+        {error, timeout}
+    end.
+
+%% @doc Runs the calls concurrently, spread over the default pool, and
+%% returns their results in order, or the first error.
+-spec parallel([{name(), name(), list()}]) -> {ok, [term()]} | {error, term()}.
+parallel(Calls) ->
+    Contexts = list_to_tuple(py_context_router:contexts()),
+    N = tuple_size(Contexts),
+    Pending = [start_parallel(element((I rem N) + 1, Contexts), Call)
+               || {I, Call} <- lists:zip(lists:seq(0, length(Calls) - 1), Calls)],
+    Results = [finish_parallel(P) || P <- Pending],
+    case [E || {error, _} = E <- Results] of
+        [] -> {ok, [V || {ok, V} <- Results]};
+        [First | _] -> First
+    end.
+
+start_parallel(Ctx, {Module, Function, Args}) ->
+    case py_context:get_nif_ref(Ctx) of
+        {ok, Ref} ->
+            Tag = erlang:monitor(process, Ctx),
+            case py_context:submit_call(Ref, Tag, Module, Function, Args, #{}, undefined, 0) of
+                Seq when is_integer(Seq) -> {pending, Ref, Tag, Seq};
+                Error -> erlang:demonitor(Tag, [flush]), {done, Error}
+            end;
+        error ->
+            {done, {error, {context_died, noproc}}}
+    end.
+
+finish_parallel({pending, Ref, Tag, Seq}) -> py_context:await(Ref, Tag, Seq, ?DEFAULT_TIMEOUT);
+finish_parallel({done, Result}) -> Result.
+
+%%% ---------------------------------------------------------------------
+%%% Object handles and namespaces
+%%% ---------------------------------------------------------------------
+
+%% @doc Whether a term is a Python object handle.
+-spec is_ref(term()) -> boolean().
+is_ref(Term) ->
+    py_nif:is_ref(Term).
+
+%% @doc `getattr(Obj, Name)' for an object handle.
+-spec getattr(reference(), name()) -> result().
+getattr(ObjRef, Name) ->
+    on_handle(ObjRef, fun(Tag) -> py_nif:ref_getattr(ObjRef, Tag, Name, 0) end).
+
+%% @doc `Obj.Method(*Args)' for an object handle.
+-spec call_method(reference(), name(), list()) -> result().
+call_method(ObjRef, Method, Args) ->
+    on_handle(ObjRef, fun(Tag) -> py_nif:ref_call_method(ObjRef, Tag, Method, Args, #{}, 0) end).
+
+%% @doc The handle's value as a term (parts with no Erlang form stay
+%% handles).
+-spec to_term(reference()) -> result().
+to_term(ObjRef) ->
+    on_handle(ObjRef, fun(Tag) -> py_nif:ref_to_term(ObjRef, Tag, 0) end).
+
+on_handle(ObjRef, Submit) ->
+    case py_nif:is_ref(ObjRef) of
+        false ->
+            {error, {not_a_ref, ObjRef}};
+        true ->
+            case py_nif:ref_context(ObjRef) of
+                Ctx when is_pid(Ctx) ->
+                    py_context:request(Ctx, ?DEFAULT_TIMEOUT, fun(_Ref, Tag) -> Submit(Tag) end);
+                undefined ->
+                    {error, {context_died, noproc}}
+            end
+    end.
+
+%% @doc The caller's namespace for the interpreter of `Ctx' (created on
+%% first use, freed when the process exits).
+-spec get_local_env(pid()) -> reference().
+get_local_env(Ctx) ->
+    {ok, Env} = py_context:local_env(Ctx),
+    Env.
 
 %%% ---------------------------------------------------------------------
 %%% Information
@@ -147,8 +369,49 @@ subinterp_supported() ->
 interrupt(Ctx) ->
     py_context:interrupt(Ctx).
 
+%% @doc Garbage collector and allocation figures of the caller's
+%% interpreter: `gc_stats', `gc_count', `gc_threshold', and
+%% `traced_memory_current'/`traced_memory_peak' while tracemalloc runs.
+-spec memory_stats() -> {ok, map()} | {error, term()}.
+memory_stats() ->
+    Code = <<"(lambda gc, tm: dict("
+             "gc_stats=gc.get_stats(), gc_count=gc.get_count(), gc_threshold=gc.get_threshold(), "
+             "**(dict(zip(('traced_memory_current', 'traced_memory_peak'), tm.get_traced_memory())) "
+             "if tm.is_tracing() else {})))"
+             "(__import__('gc'), __import__('tracemalloc'))">>,
+    case eval(Code) of
+        {ok, Stats} ->
+            {ok, maps:from_list([{binary_to_atom(K), V} || {K, V} <- maps:to_list(Stats)])};
+        Error ->
+            Error
+    end.
+
+%% @doc `gc.collect()': the number of unreachable objects found.
+-spec gc() -> {ok, non_neg_integer()} | {error, term()}.
+gc() ->
+    eval(<<"__import__('gc').collect()">>).
+
+-spec gc(0..2) -> {ok, non_neg_integer()} | {error, term()}.
+gc(Generation) when is_integer(Generation), Generation >= 0, Generation =< 2 ->
+    eval(<<"__import__('gc').collect(g)">>, #{g => Generation}).
+
+-spec tracemalloc_start() -> ok | {error, term()}.
+tracemalloc_start() ->
+    tracemalloc_start(1).
+
+-spec tracemalloc_start(pos_integer()) -> ok | {error, term()}.
+tracemalloc_start(Frames) when is_integer(Frames), Frames > 0 ->
+    ok_or_error(eval(<<"__import__('tracemalloc').start(n)">>, #{n => Frames})).
+
+-spec tracemalloc_stop() -> ok | {error, term()}.
+tracemalloc_stop() ->
+    ok_or_error(eval(<<"__import__('tracemalloc').stop()">>)).
+
+ok_or_error({ok, _}) -> ok;
+ok_or_error(Error) -> Error.
+
 %%% ---------------------------------------------------------------------
-%%% Contexts
+%%% Contexts and pools
 %%% ---------------------------------------------------------------------
 
 -spec context() -> pid().
@@ -174,3 +437,15 @@ stop_contexts() ->
 -spec contexts_started() -> boolean().
 contexts_started() ->
     py_context_router:is_started().
+
+%% @doc Routes calls to `Module' (or to `{Module, Function}') to `Pool'.
+-spec register_pool(atom(), atom() | {atom(), atom()}) -> ok.
+register_pool(Pool, Target) ->
+    py_context_router:register_pool(Pool, Target).
+
+-spec unregister_pool(atom() | {atom(), atom()}) -> ok.
+unregister_pool(Target) ->
+    py_context_router:unregister_pool(Target).
+
+lookup_pool(Module, Function) ->
+    py_context_router:lookup_pool(Module, Function).

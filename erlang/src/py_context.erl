@@ -14,14 +14,17 @@
 -behaviour(gen_server).
 
 -export([new/1, start_link/2, start_link/3, stop/1, destroy/1]).
--export([call/4, call/5, call/6, eval/2, eval/3, eval/4, exec/2]).
--export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1]).
--export([start_link/0, request/3, submit_and_wait/3, submit_call/7]).
+-export([call/4, call/5, call/6, call/7, eval/2, eval/3, eval/4, eval/5, exec/2, exec/3]).
+-export([call_method/4, to_term/1]).
+-export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1,
+         create_local_env/1, local_env/1]).
+-export([start_link/0, request/3, submit_and_wait/3, submit_call/8, await/4]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type mode() :: worker | owngil.
 -type name() :: atom() | binary() | string().
--export_type([mode/0, name/0]).
+-type env_ref() :: reference().
+-export_type([mode/0, name/0, env_ref/0]).
 
 -define(START_TIMEOUT, 30000).
 -define(LATE_REPLY_WAIT, 1000).
@@ -70,48 +73,109 @@ destroy(Ctx) ->
 %%% Calls (run in the caller's process)
 %%% ---------------------------------------------------------------------
 
-%% @doc `Module.Function(*Args)' on this context, no timeout.
+%% @doc `Module.Function(*Args)' on this context, no timeout, in the
+%% context's own namespace.
 -spec call(pid(), name(), name(), list()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args) ->
-    call(Ctx, Module, Function, Args, #{}, infinity).
+    call(Ctx, Module, Function, Args, #{}, infinity, undefined).
 
 -spec call(pid(), name(), name(), list(), map()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs) ->
-    call(Ctx, Module, Function, Args, Kwargs, infinity).
+    call(Ctx, Module, Function, Args, Kwargs, infinity, undefined).
 
 -spec call(pid(), name(), name(), list(), map(), timeout()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
+    call(Ctx, Module, Function, Args, Kwargs, Timeout, undefined).
+
+%% @doc As call/6, in the namespace `EnvRef' (`undefined': the context's own).
+-spec call(pid(), name(), name(), list(), map(), timeout(), env_ref() | undefined) ->
+          {ok, term()} | {error, term()}.
+call(Ctx, Module, Function, Args, Kwargs, Timeout, EnvRef) ->
     request(Ctx, Timeout, fun(Ref, Tag) ->
-        submit_call(Ref, Tag, Module, Function, Args, Kwargs, #{})
+        submit_call(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, 0)
     end).
 
 %% @private Submits a call. Large arguments are lent to the context thread
 %% from a dirty scheduler instead of being copied (the NIF answers `heavy').
-submit_call(Ref, Tag, Module, Function, Args, Kwargs, Opts) ->
-    case py_nif:context_call(Ref, Tag, Module, Function, Args, Kwargs, Opts) of
-        heavy -> py_nif:context_call_heavy(Ref, Tag, Module, Function, Args, Kwargs, Opts);
+submit_call(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, Flags) ->
+    case py_nif:context_call(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, Flags) of
+        heavy -> py_nif:context_call_heavy(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, Flags);
         Submitted -> Submitted
     end.
 
 %% @doc Evaluates a Python expression on this context, no timeout.
 -spec eval(pid(), iodata()) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code) ->
-    eval(Ctx, Code, #{}, infinity).
+    eval(Ctx, Code, #{}, infinity, undefined).
 
 -spec eval(pid(), iodata(), map()) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code, Locals) ->
-    eval(Ctx, Code, Locals, infinity).
+    eval(Ctx, Code, Locals, infinity, undefined).
 
 -spec eval(pid(), iodata(), map(), timeout()) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code, Locals, Timeout) ->
-    Source = source(Code),
-    request(Ctx, Timeout, fun(Ref, Tag) -> py_nif:context_eval(Ref, Tag, Source, Locals, #{}) end).
+    eval(Ctx, Code, Locals, Timeout, undefined).
 
-%% @doc Executes Python statements on this context.
+-spec eval(pid(), iodata(), map(), timeout(), env_ref() | undefined) -> {ok, term()} | {error, term()}.
+eval(Ctx, Code, Locals, Timeout, EnvRef) ->
+    Source = source(Code),
+    request(Ctx, Timeout, fun(Ref, Tag) -> py_nif:context_eval(Ref, Tag, Source, Locals, EnvRef, 0) end).
+
+%% @doc Executes Python statements on this context (its own namespace).
 -spec exec(pid(), iodata()) -> ok | {error, term()}.
 exec(Ctx, Code) ->
+    exec(Ctx, Code, undefined).
+
+-spec exec(pid(), iodata(), env_ref() | undefined) -> ok | {error, term()}.
+exec(Ctx, Code, EnvRef) ->
     Source = source(Code),
-    request(Ctx, infinity, fun(Ref, Tag) -> py_nif:context_exec(Ref, Tag, Source, #{}) end).
+    request(Ctx, infinity, fun(Ref, Tag) -> py_nif:context_exec(Ref, Tag, Source, EnvRef, 0) end).
+
+%% @doc Calls a method of an object handle (on the context that owns it).
+-spec call_method(pid(), reference(), name(), list()) -> {ok, term()} | {error, term()}.
+call_method(Ctx, ObjRef, Method, Args) ->
+    request(Ctx, infinity, fun(_Ref, Tag) -> py_nif:ref_call_method(ObjRef, Tag, Method, Args, #{}, 0) end).
+
+%% @doc Converts an object handle's value to a term (parts with no Erlang
+%% form stay handles).
+-spec to_term(reference()) -> {ok, term()} | {error, term()}.
+to_term(ObjRef) ->
+    case py_nif:ref_context(ObjRef) of
+        Ctx when is_pid(Ctx) ->
+            request(Ctx, infinity, fun(_Ref, Tag) -> py_nif:ref_to_term(ObjRef, Tag, 0) end);
+        undefined ->
+            {error, {context_died, noproc}}
+    end.
+
+%% @doc A new namespace in this context's interpreter (`{ok, EnvRef}'),
+%% usable with call/7, eval/5 and exec/3 on any context of that interpreter.
+-spec create_local_env(pid()) -> {ok, env_ref()} | {error, term()}.
+create_local_env(Ctx) ->
+    request(Ctx, infinity, fun(Ref, Tag) -> py_nif:context_new_env(Ref, Tag) end).
+
+%% @doc The caller's process-bound namespace for this context's interpreter,
+%% created on first use and kept in the process dictionary (so it goes away
+%% with the process).
+-spec local_env(pid()) -> {ok, env_ref()} | {error, term()}.
+local_env(Ctx) ->
+    case nif_info(Ctx) of
+        {ok, _Ref, InterpId} ->
+            Key = {py_local_env, InterpId},
+            case erlang:get(Key) of
+                undefined ->
+                    case create_local_env(Ctx) of
+                        {ok, EnvRef} = Ok ->
+                            _ = erlang:put(Key, EnvRef),
+                            Ok;
+                        Error ->
+                            Error
+                    end;
+                EnvRef ->
+                    {ok, EnvRef}
+            end;
+        error ->
+            {error, {context_died, noproc}}
+    end.
 
 %% @private Sends one request and waits for its reply. The monitor
 %% reference doubles as the request tag. `{error, not_submitted, Reason}'
@@ -144,6 +208,8 @@ submit_and_wait(Ctx, Timeout, Submit) when is_pid(Ctx) ->
 submit_and_wait(Ctx, _Timeout, _Submit) ->
     {error, {invalid_context, Ctx}}.
 
+%% @private Waits for the reply to request `Seq' (tagged `Tag', a monitor
+%% of the context). A timeout interrupts exactly that request.
 await(Ref, Tag, Seq, Timeout) ->
     receive
         {Tag, {py_etf, Encoded}} ->
@@ -180,17 +246,25 @@ source(Code) -> Code.
 %% @doc The NIF resource of a context (cached in the caller's dictionary).
 -spec get_nif_ref(pid()) -> {ok, reference()} | error.
 get_nif_ref(Ctx) ->
+    case nif_info(Ctx) of
+        {ok, Ref, _InterpId} -> {ok, Ref};
+        error -> error
+    end.
+
+%% The NIF resource and interpreter id of a context, cached per caller.
+nif_info(Ctx) ->
     case erlang:get({?MODULE, Ctx}) of
         undefined ->
             case py_context_registry:lookup(Ctx) of
-                {ok, Ref} = Ok ->
-                    _ = erlang:put({?MODULE, Ctx}, Ref),
-                    Ok;
+                {ok, Ref} ->
+                    {ok, #{interp_id := InterpId}} = py_context_registry:info(Ctx),
+                    _ = erlang:put({?MODULE, Ctx}, {Ref, InterpId}),
+                    {ok, Ref, InterpId};
                 error ->
                     error
             end;
-        Ref ->
-            {ok, Ref}
+        {Ref, InterpId} ->
+            {ok, Ref, InterpId}
     end.
 
 %% @doc The interpreter id: 0 for the main interpreter.

@@ -14,11 +14,14 @@
 -export([get_context/0, get_context/1, bind_context/1, bind_context/2,
          unbind_context/0, unbind_context/1, num_contexts/0, num_contexts/1,
          contexts/0, contexts/1, forget_context/1]).
+-export([register_pool/2, register_pool/3, unregister_pool/1, unregister_pool/2,
+         lookup_pool/2, list_pool_registrations/0]).
 -export([start_default_link/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(KEY(Pool), {?MODULE, pool, Pool}).
 -define(BOUND(Pool), {?MODULE, bound, Pool}).
+-define(REGISTRY, {?MODULE, registry}).
 
 %%% ---------------------------------------------------------------------
 %%% Pools
@@ -138,6 +141,62 @@ contexts(Pool) ->
         Pids -> tuple_to_list(Pids)
     end.
 
+%%% ---------------------------------------------------------------------
+%%% Which pool serves which module or function
+%%% ---------------------------------------------------------------------
+
+%% @doc Routes calls to `Module' (`{Module, Function}': to that function) to
+%% `Pool'. Function registrations win over module ones.
+-spec register_pool(atom(), atom() | {atom(), atom()}) -> ok.
+register_pool(Pool, {Module, Function}) ->
+    register_pool(Pool, Module, Function);
+register_pool(Pool, Module) when is_atom(Pool), is_atom(Module) ->
+    update_registry(fun(R) -> R#{{Module, '_'} => Pool} end).
+
+-spec register_pool(atom(), atom(), atom()) -> ok.
+register_pool(Pool, Module, Function) when is_atom(Pool), is_atom(Module), is_atom(Function) ->
+    update_registry(fun(R) -> R#{{Module, Function} => Pool} end).
+
+-spec unregister_pool(atom() | {atom(), atom()}) -> ok.
+unregister_pool({Module, Function}) ->
+    unregister_pool(Module, Function);
+unregister_pool(Module) when is_atom(Module) ->
+    update_registry(fun(R) -> maps:remove({Module, '_'}, R) end).
+
+-spec unregister_pool(atom(), atom()) -> ok.
+unregister_pool(Module, Function) ->
+    update_registry(fun(R) -> maps:remove({Module, Function}, R) end).
+
+%% @doc The pool serving `Module:Function': the function's registration,
+%% else the module's, else `default'. Names may be atoms, binaries or
+%% strings (no atoms are created for unknown names).
+-spec lookup_pool(py_context:name(), py_context:name()) -> atom().
+lookup_pool(Module, Function) ->
+    case persistent_term:get(?REGISTRY, #{}) of
+        Registry when map_size(Registry) =:= 0 ->
+            default;
+        Registry ->
+            M = existing_atom(Module),
+            case maps:find({M, existing_atom(Function)}, Registry) of
+                {ok, Pool} -> Pool;
+                error -> maps:get({M, '_'}, Registry, default)
+            end
+    end.
+
+-spec list_pool_registrations() -> [{{atom(), atom()}, atom()}].
+list_pool_registrations() ->
+    lists:sort(maps:to_list(persistent_term:get(?REGISTRY, #{}))).
+
+update_registry(F) ->
+    gen_server:call(?MODULE, {update_registry, F}).
+
+existing_atom(A) when is_atom(A) -> A;
+existing_atom(B) when is_binary(B) ->
+    try binary_to_existing_atom(B) catch error:badarg -> undefined end;
+existing_atom(L) when is_list(L) ->
+    try list_to_existing_atom(L) catch error:badarg -> undefined end;
+existing_atom(_) -> undefined.
+
 pool_tuple(Pool) ->
     case persistent_term:get(?KEY(Pool), undefined) of
         undefined -> erlang:error({pool_not_started, Pool});
@@ -170,6 +229,9 @@ handle_call({start_pool, Pool, Size, Mode}, _From, State) ->
     end;
 handle_call({stop_pool, Pool}, _From, State) ->
     {reply, ok, do_stop_pool(Pool, State)};
+handle_call({update_registry, F}, _From, State) ->
+    persistent_term:put(?REGISTRY, F(persistent_term:get(?REGISTRY, #{}))),
+    {reply, ok, State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 

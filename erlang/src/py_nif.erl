@@ -4,18 +4,30 @@
 -module(py_nif).
 
 -export([
-    context_call/7,
-    context_call_heavy/7,
+    context_call/8,
+    context_call_heavy/8,
     context_create/1,
     context_destroy/1,
-    context_eval/5,
-    context_exec/4,
+    context_eval/6,
+    context_exec/5,
     context_info/1,
     context_interrupt/2,
+    context_new_env/2,
+    env_interp_id/1,
     execution_mode/0,
+    flush_releases/0,
     init/1,
+    is_ref/1,
     owngil_supported/0,
     python_info/0,
+    ref_call_method/6,
+    ref_context/1,
+    ref_getattr/4,
+    ref_to_term/3,
+    semaphore_acquire/0,
+    semaphore_info/0,
+    semaphore_release/0,
+    semaphore_set_max/1,
     subinterp_supported/0,
     version/0
 ]).
@@ -31,12 +43,12 @@ load() ->
            end,
     erlang:load_nif(filename:join(Priv, "py_nif"), 0).
 
-%% context.rs
-context_call(_, _, _, _, _, _, _) ->
+%% request.rs
+context_call(_, _, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
-%% context.rs, dirty CPU scheduler
-context_call_heavy(_, _, _, _, _, _, _) ->
+%% request.rs, dirty CPU scheduler
+context_call_heavy(_, _, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs, dirty I/O scheduler
@@ -47,12 +59,12 @@ context_create(_) ->
 context_destroy(_) ->
     erlang:nif_error(nif_not_loaded).
 
-%% context.rs
-context_eval(_, _, _, _, _) ->
+%% request.rs
+context_eval(_, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
-%% context.rs
-context_exec(_, _, _, _) ->
+%% request.rs
+context_exec(_, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
@@ -63,12 +75,28 @@ context_info(_) ->
 context_interrupt(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
+%% request.rs
+context_new_env(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% objects.rs
+env_interp_id(_) ->
+    erlang:nif_error(nif_not_loaded).
+
 %% runtime.rs
 execution_mode() ->
     erlang:nif_error(nif_not_loaded).
 
+%% objects.rs, dirty I/O scheduler
+flush_releases() ->
+    erlang:nif_error(nif_not_loaded).
+
 %% runtime.rs, dirty I/O scheduler
 init(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% objects.rs
+is_ref(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
@@ -77,6 +105,38 @@ owngil_supported() ->
 
 %% runtime.rs
 python_info() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% request.rs
+ref_call_method(_, _, _, _, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% objects.rs
+ref_context(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% request.rs
+ref_getattr(_, _, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% request.rs
+ref_to_term(_, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% semaphore.rs
+semaphore_acquire() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% semaphore.rs
+semaphore_info() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% semaphore.rs
+semaphore_release() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% semaphore.rs
+semaphore_set_max(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs

@@ -224,10 +224,16 @@ terms_without_python_form(_) ->
     ?assertEqual({ok, 1}, ident(1)).
 
 values_without_erlang_form(_) ->
-    ?assertEqual({error, {unsupported_type, <<"date">>}},
-                 py:eval(<<"__import__('datetime').date(2024, 1, 2)">>)),
-    ?assertEqual({error, {unsupported_type, <<"object">>}}, py:eval(<<"[1, object()]">>)),
-    ?assertEqual({error, {unsupported_type, <<"Decimal">>}}, py:eval(<<"__import__('decimal').Decimal(1)">>)).
+    %% They stay in Python and come back as object handles.
+    {ok, Date} = py:eval(<<"__import__('datetime').date(2024, 1, 2)">>),
+    ?assert(py:is_ref(Date)),
+    {ok, [1, Obj]} = py:eval(<<"[1, object()]">>),
+    ?assert(py:is_ref(Obj)),
+    {ok, Dec} = py:eval(<<"__import__('decimal').Decimal(1)">>),
+    ?assertEqual({ok, <<"Decimal">>}, py:call(conv_helpers, type_of, [Dec])),
+    %% Explicit contexts make handles too; nothing is silently stringified.
+    ?assertNot(py:is_ref(make_ref())),
+    ?assertNot(py:is_ref(<<"2024-01-02">>)).
 
 unhashable_map_key(_) ->
     ?assertMatch({error, {'TypeError', "unhashable type" ++ _}}, ident(#{[1] => 2})).

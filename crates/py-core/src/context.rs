@@ -15,6 +15,7 @@ use pyo3_ffi as ffi;
 
 use crate::handoff::{Mailbox, DEFAULT_POLL_WINDOW};
 use crate::interp::{self, Mode, ThreadState};
+use crate::release::{Owner, SubOwner};
 use crate::worker::Worker;
 
 /// Work for a context thread.
@@ -122,6 +123,9 @@ impl Context {
         if opts.mode == Mode::OwnGil && !interp::owngil_supported() {
             return Err("owngil_requires_python312".into());
         }
+        // The interrupter thread starts with the first context rather than
+        // on the first interrupt, so thread counts stay flat afterwards.
+        interrupter();
         let shared = Arc::new(Shared {
             mailbox: Mailbox::new(opts.poll_window),
             run: Arc::new(RunState {
@@ -247,7 +251,18 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     };
     let ident = interp::current_thread_ident();
     shared.run.ident.store(ident as u64, Ordering::Relaxed);
-    let mut worker = match Worker::new(ts.py(), opts.limits, shared.run.clone()) {
+    let sub_owner = match opts.mode {
+        Mode::Worker => None,
+        Mode::OwnGil => {
+            let waker = shared.clone();
+            Some(SubOwner::new(ts.interp_id(), Arc::new(move || waker.mailbox.poke())))
+        }
+    };
+    let owner = match &sub_owner {
+        Some(s) => Owner::Sub(s.clone()),
+        None => Owner::Main,
+    };
+    let mut worker = match Worker::new(ts.py(), opts.limits, shared.run.clone(), owner) {
         Ok(w) => w,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -263,21 +278,31 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     let _ = ready.send(Ok((ts.interp_id(), native_id)));
 
     loop {
-        let next = match shared.mailbox.try_pop() {
-            Some(q) => Some(q),
-            None => {
-                worker.before_idle(&ts);
-                ts.detach();
-                shared.mailbox.wait()
-            }
-        };
-        let Some((seq, task)) = next else { break };
-        if shared.mailbox.is_closed() {
-            let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
-            break;
+        if let Some(s) = &sub_owner {
+            s.drain(ts.py());
         }
+        if let Some((seq, task)) = shared.mailbox.try_pop() {
+            if shared.mailbox.is_closed() {
+                let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
+                break;
+            }
+            run_task(&shared, &mut worker, &ts, seq, task);
+            continue;
+        }
+        ts.detach();
+        let next = shared.mailbox.wait_until(|| sub_owner.as_ref().is_some_and(|s| s.has_pending()));
         ts.attach();
-        run_task(&shared, &mut worker, &ts, seq, task);
+        match next {
+            Some((seq, task)) => {
+                if shared.mailbox.is_closed() {
+                    let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
+                    break;
+                }
+                run_task(&shared, &mut worker, &ts, seq, task);
+            }
+            None if shared.mailbox.is_closed() => break,
+            None => {}
+        }
     }
 
     // Stopping: no interrupt may reach the interpreter from here on.
@@ -287,6 +312,9 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
         let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
     }
     drop(worker);
+    if let Some(s) = &sub_owner {
+        s.close(ts.py());
+    }
     ts.finish();
 }
 

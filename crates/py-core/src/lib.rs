@@ -12,6 +12,7 @@
 //! * [`context`] — the thread, its queue ([`handoff`]) and interrupts.
 //! * [`worker`] — what a task can do on the thread: calls, eval, exec.
 //! * [`interp`] — thread states and sub-interpreters, the raw calls.
+//! * [`release`] — Python objects held across threads and their release.
 //! * [`erlang_module`] — the built-in `erlang` module, per interpreter.
 
 pub mod context;
@@ -19,10 +20,12 @@ mod dl;
 pub mod erlang_module;
 pub mod handoff;
 pub mod interp;
+pub mod release;
 pub mod runtime;
 pub mod worker;
 
 pub use context::{Context, ContextOptions, FnTask, Task};
 pub use interp::{owngil_supported, Mode};
+pub use release::{Held, Owner};
 pub use runtime::{Allocator, RuntimeConfig, RuntimeInfo};
 pub use worker::Worker;

@@ -118,19 +118,24 @@ fn default_executable() -> Option<PathBuf> {
 }
 
 fn main_thread(config: RuntimeConfig, tx: mpsc::Sender<Result<RuntimeInfo, String>>) {
-    let result = initialize(&config);
-    let ok = result.is_ok();
-    let _ = tx.send(result);
-    if ok {
-        // The main thread state stays with this thread; nothing else runs
-        // here. Parking (with spurious wake-ups) costs nothing.
-        loop {
-            thread::park();
+    match initialize(&config) {
+        Ok((info, tstate)) => {
+            crate::release::prepare_janitor();
+            let _ = tx.send(Ok(info));
+            // The main thread state stays with this thread, which from now
+            // on only releases main-interpreter objects dropped elsewhere.
+            crate::release::run_janitor(tstate.0)
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e));
         }
     }
 }
 
-fn initialize(config: &RuntimeConfig) -> Result<RuntimeInfo, String> {
+/// The main thread state, saved after start-up.
+struct MainThreadState(*mut ffi::PyThreadState);
+
+fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), String> {
     let libpython = crate::dl::promote_libpython()?;
     let executable = config.executable.clone().or_else(default_executable);
     // SAFETY: this runs once per process (guarded by `STARTING` and
@@ -179,12 +184,13 @@ fn initialize(config: &RuntimeConfig) -> Result<RuntimeInfo, String> {
             return Err(e);
         }
         let info = read_info(py, libpython);
-        // Import now so a broken module fails start-up, not the first call.
-        let imported = erlang_module::interpreter_types(py);
-        ffi::PyEval_SaveThread();
+        // Import now so a broken module fails start-up, not the first call
+        // (the objects it returns are dropped here, with the GIL held).
+        let imported = erlang_module::interpreter_types(py).map(|_| ());
+        let tstate = MainThreadState(ffi::PyEval_SaveThread());
         let info = info?;
         imported.map_err(|e| format!("importing the erlang module: {}: {}", e.class, e.message))?;
-        Ok(info)
+        Ok((info, tstate))
     }
 }
 

@@ -11,6 +11,7 @@ use py_convert::{Attached, ErlTypes, Limits, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
 use crate::context::RunState;
+use crate::release::{Held, Owner};
 use crate::erlang_module;
 
 /// Bounds on the per-context caches (cleared wholesale when full: entries
@@ -43,10 +44,11 @@ pub struct Worker {
     /// Report tracebacks with errors (set per task by the caller).
     want_traceback: bool,
     run: Arc<RunState>,
+    owner: Owner,
 }
 
 impl Worker {
-    pub(crate) fn new(py: Attached<'_>, limits: Limits, run: Arc<RunState>) -> Result<Worker, String> {
+    pub(crate) fn new(py: Attached<'_>, limits: Limits, run: Arc<RunState>, owner: Owner) -> Result<Worker, String> {
         let (module, types) = erlang_module::interpreter_types(py).map_err(|e| format!("{}: {}", e.class, e.message))?;
         // SAFETY: attached (token); owned references throughout.
         let builtins = unsafe { PyObj::from_owned(ffi::PyImport_ImportModule(c"builtins".as_ptr())) }
@@ -61,6 +63,7 @@ impl Worker {
             code: HashMap::new(),
             want_traceback: false,
             run,
+            owner,
         };
         w.globals = w.new_namespace().map_err(|e| format!("{}: {}", e.class, e.message))?;
         Ok(w)
@@ -105,14 +108,27 @@ impl Worker {
         unsafe { ffi::PyErr_Clear() }
     }
 
+    /// Who releases objects of this context's interpreter.
+    pub fn owner(&self) -> Owner {
+        self.owner.clone()
+    }
+
+    /// Keeps `obj` beyond this task, safely droppable on any thread.
+    pub fn hold(&self, obj: PyObj) -> Held {
+        Held::new(obj, self.owner.clone())
+    }
+
+    /// This context's interpreter id.
+    pub fn interp_id(&self) -> i64 {
+        self.owner.interp_id()
+    }
+
     /// Ends the interruptible part of the current task: an interrupt aimed
     /// at it is ignored from now on (call after replying, before cleanup).
     pub fn settle_request(&self) {
         self.run.settle();
     }
 
-    /// Hook run before the thread goes idle.
-    pub(crate) fn before_idle(&mut self, _ts: &crate::interp::ThreadState) {}
 
     #[inline]
     fn owned(&self, p: *mut ffi::PyObject) -> Result<PyObj, PyErrInfo> {

@@ -219,3 +219,56 @@ fn many_owngil_contexts_come_and_go() {
         ctx.stop_and_join();
     }
 }
+
+/// Objects held past their task are released on a thread of their
+/// interpreter when the holder is dropped anywhere.
+#[test]
+fn held_objects_are_released_by_their_interpreter() {
+    let mut modes = vec![Mode::Worker];
+    if py_core::owngil_supported() {
+        modes.push(Mode::OwnGil);
+    }
+    for mode in modes {
+        let ctx = context(mode);
+        let held = on(&ctx, |w| {
+            w.exec(b"import weakref\nclass Probe: pass\nprobe = Probe()\nprobe_ref = weakref.ref(probe)", None)
+                .unwrap();
+            let obj = w.eval(b"probe", None, None).unwrap();
+            w.exec(b"del probe", None).unwrap();
+            w.hold(obj)
+        });
+        assert_eq!(eval(&ctx, "probe_ref() is None").unwrap(), Term::atom("false"));
+        // Using it needs the same interpreter.
+        let same = on(&ctx, move |w| {
+            let alive = held.get(w.py()).is_some();
+            (alive, held)
+        });
+        assert!(same.0, "{mode:?}");
+        // Dropped on this (test) thread: released by the interpreter's owner.
+        drop(same.1);
+        if mode == Mode::Worker {
+            py_core::release::flush_main();
+        }
+        // Own-GIL contexts drain their release queue before the next task.
+        assert_eq!(eval(&ctx, "probe_ref() is None").unwrap(), Term::atom("true"), "{mode:?}");
+    }
+}
+
+#[test]
+fn held_objects_refuse_other_interpreters() {
+    if !py_core::owngil_supported() {
+        return;
+    }
+    let a = context(Mode::OwnGil);
+    let b = context(Mode::OwnGil);
+    let held = on(&a, |w| {
+        let o = w.eval(b"[1, 2]", None, None).unwrap();
+        w.hold(o)
+    });
+    let (in_b, held) = on(&b, move |w| (held.get(w.py()).is_some(), held));
+    assert!(!in_b);
+    // Dropping it after its interpreter ended is harmless.
+    a.stop_and_join();
+    drop(held);
+    assert_eq!(eval(&b, "1 + 1").unwrap(), Term::Int(2));
+}

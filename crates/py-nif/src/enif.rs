@@ -7,7 +7,7 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use py_convert::etf;
-use py_convert::{BigInt, ConvertError, KnownAtom, TermKind, TermSink, TermSource};
+use py_convert::{Attached, BigInt, ConvertError, KnownAtom, PyObj, TermKind, TermSink, TermSource};
 use rustler::sys::{self as nif, ErlNifEnv, ErlNifPid, ErlNifTerm, ErlNifTermType};
 
 pub type RawTerm = ErlNifTerm;
@@ -310,11 +310,23 @@ pub fn term_to_binary(env: NifEnv, term: RawTerm) -> Option<Vec<u8>> {
     }
 }
 
+/// Turns a reference term that stands for a Python object (an object
+/// handle) into that object; `None` when the term is not such a handle.
+pub type ResolveHandle = fn(NifEnv, Attached<'_>, RawTerm) -> Option<Result<PyObj, ConvertError>>;
+
 /// Reads terms of one environment (the request env of a task, or a NIF's
 /// own env) for Erlang -> Python conversion.
 #[derive(Clone, Copy)]
 pub struct EnvSource {
     pub env: NifEnv,
+    pub handles: Option<ResolveHandle>,
+}
+
+impl EnvSource {
+    /// A source that knows no object handles.
+    pub fn plain(env: NifEnv) -> EnvSource {
+        EnvSource { env, handles: None }
+    }
 }
 
 pub struct ListElems {
@@ -593,22 +605,39 @@ impl TermSource for EnvSource {
     fn external_form(&self, t: RawTerm) -> Result<Vec<u8>, ConvertError> {
         term_to_binary(self.env, t).ok_or(ConvertError::BadTerm("pid or reference"))
     }
+
+    fn special_reference(&self, py: Attached<'_>, t: RawTerm) -> Option<Result<PyObj, ConvertError>> {
+        self.handles.and_then(|resolve| resolve(self.env, py, t))
+    }
 }
 
 /// Maps with more keys than this are hash-array mapped tries inside the VM.
 pub const FLATMAP_LIMIT: usize = 32;
 
+/// Makes an object handle term for a Python value with no Erlang form.
+pub type MakeHandle<'a> = &'a dyn Fn(NifEnv, &PyObj) -> Result<RawTerm, ConvertError>;
+
 /// Builds terms in one environment for Python -> Erlang conversion.
-pub struct EnvSink {
+pub struct EnvSink<'a> {
     pub env: NifEnv,
     /// Whether maps of more than [`FLATMAP_LIMIT`] keys may be built here.
     /// OTP 25 crashes building them outside scheduler threads (erlang/otp
     /// #8208), so context threads set this to false and fall back to the
     /// external term format (see `reply`).
     pub large_maps: bool,
+    /// Where values with no Erlang form become object handles; without it
+    /// they are `{unsupported_type, Name}` errors.
+    pub handles: Option<MakeHandle<'a>>,
 }
 
-impl TermSink for EnvSink {
+impl<'a> EnvSink<'a> {
+    /// A sink for a context thread, without object handles.
+    pub fn plain(env: NifEnv) -> EnvSink<'a> {
+        EnvSink { env, large_maps: false, handles: None }
+    }
+}
+
+impl TermSink for EnvSink<'_> {
     type Term = RawTerm;
 
     #[inline]
@@ -715,6 +744,13 @@ impl TermSink for EnvSink {
         }
     }
 
+    fn opaque(&mut self, _py: Attached<'_>, obj: &PyObj) -> Result<RawTerm, ConvertError> {
+        match self.handles {
+            Some(make) => make(self.env, obj),
+            None => Err(ConvertError::Opaque { type_name: obj.type_name() }),
+        }
+    }
+
     fn external_term(&mut self, etf: &[u8]) -> Result<RawTerm, ConvertError> {
         let t = binary_to_term(self.env, etf, true).ok_or(ConvertError::BadTerm("pid or reference"))?;
         // SAFETY: `t` is a term of this env.
@@ -730,7 +766,7 @@ impl TermSink for EnvSink {
 /// Whether `terms` hold more than `budget` terms (list cells, tuple and map
 /// elements), counting only until the budget is spent.
 pub fn heavier_than(env: NifEnv, terms: &[RawTerm], budget: usize) -> bool {
-    let src = EnvSource { env };
+    let src = EnvSource::plain(env);
     let mut left = budget as isize;
     let mut stack: Vec<RawTerm> = terms.to_vec();
     while let Some(t) = stack.pop() {
@@ -770,6 +806,22 @@ pub fn heavier_than(env: NifEnv, terms: &[RawTerm], budget: usize) -> bool {
     false
 }
 
+/// Runs `f` with a rustler `Env` over a raw environment (to decode and
+/// encode resources with rustler's types).
+pub fn with_env<R>(env: NifEnv, f: impl for<'e> FnOnce(rustler::Env<'e>) -> R) -> R {
+    let marker = ();
+    // SAFETY: `env` is valid for the call (NifEnv's contract) and the Env
+    // made here does not escape `f`.
+    let e = unsafe { rustler::Env::new(&marker, env.raw()) };
+    f(e)
+}
+
+/// A rustler `Term` for a raw term of `env`.
+pub fn term<'e>(env: rustler::Env<'e>, t: RawTerm) -> rustler::Term<'e> {
+    // SAFETY: callers pass terms of `env`.
+    unsafe { rustler::Term::new(env, t) }
+}
+
 /// The pid of the process calling the current NIF.
 pub fn self_pid(env: NifEnv) -> Option<ErlNifPid> {
     // SAFETY: ErlNifPid is plain data; enif_self fills it for a process env.
@@ -782,7 +834,7 @@ pub fn self_pid(env: NifEnv) -> Option<ErlNifPid> {
 /// The bytes of an atom, binary or (Latin-1 or Unicode) charlist naming a
 /// module, function or piece of code.
 pub fn name_bytes(env: NifEnv, t: RawTerm) -> Option<Vec<u8>> {
-    let src = EnvSource { env };
+    let src = EnvSource::plain(env);
     match src.kind(t) {
         TermKind::Binary => src.binary(t).map(|b| b.to_vec()),
         TermKind::Atom => src.with_atom_name(t, |s| s.as_bytes().to_vec()).ok(),

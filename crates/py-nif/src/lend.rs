@@ -16,7 +16,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::enif::{EnvSource, MsgEnv, NifEnv, RawTerm};
+use crate::enif::{MsgEnv, NifEnv, RawTerm};
 
 enum State {
     Offered { env: NifEnv, args: RawTerm, kwargs: Option<RawTerm> },
@@ -61,18 +61,18 @@ impl Loan {
     /// Context thread: runs `f` on the arguments, wherever they are now.
     /// `None` if they are gone (cannot happen in the protocol, reported as
     /// an internal error rather than trusted).
-    pub fn with<R>(&self, f: impl FnOnce(&EnvSource, RawTerm, Option<RawTerm>) -> R) -> Option<R> {
+    pub fn with<R>(&self, f: impl FnOnce(NifEnv, RawTerm, Option<RawTerm>) -> R) -> Option<R> {
         let mut state = self.lock();
         match std::mem::replace(&mut *state, State::InUse) {
             State::Offered { env, args, kwargs } => {
                 drop(state);
                 let _give_back = GiveBack(self);
-                Some(f(&EnvSource { env }, args, kwargs))
+                Some(f(env, args, kwargs))
             }
             State::Copied { env, args, kwargs } => {
                 drop(state);
                 let _give_back = GiveBack(self);
-                let r = f(&EnvSource { env: env.env() }, args, kwargs);
+                let r = f(env.env(), args, kwargs);
                 drop(env);
                 Some(r)
             }

@@ -4,8 +4,11 @@
 //! * [`enif`] — raw `erl_nif` calls: message environments and the term
 //!   model used by conversion.
 //! * [`reply`] — result and error terms, replies from context threads.
-//! * [`context`] — context resources and the call/eval/exec NIFs.
+//! * [`context`] — context resources: create, destroy, interrupt, describe.
+//! * [`request`] — calls, evals, execs and handle operations on a context.
 //! * [`lend`] — large arguments lent by a caller on a dirty scheduler.
+//! * [`objects`] — process-bound namespaces and object handles.
+//! * [`semaphore`] — the call limiter behind `py_semaphore`.
 //! * [`runtime`] — starting Python, version and capability queries.
 //!
 //! The Erlang stub `py_nif.erl` is generated from this library's NIF table
@@ -14,8 +17,11 @@
 pub mod context;
 pub mod enif;
 pub mod lend;
+pub mod objects;
 pub mod reply;
+pub mod request;
 pub mod runtime;
+pub mod semaphore;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     enif::init_atoms(enif::NifEnv::of(env));

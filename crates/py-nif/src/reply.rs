@@ -20,12 +20,16 @@ use py_convert::model::{ModelSink, Term};
 use py_convert::{etf, py_to_term, ConvertError, PyErrInfo, PyObj};
 use py_core::Worker;
 use rustler::sys::{self as nif, ErlNifPid};
+use rustler::{Encoder, ResourceArc};
 
 use crate::enif::{atoms, make_atom, EnvSink, MsgEnv, NifEnv, RawTerm};
+use crate::objects::EnvRes;
 
 /// What a task produced, before it becomes a term.
 pub enum Outcome {
     Value(PyObj),
+    /// A new namespace: replied as `{ok, EnvRef}`.
+    Namespace(PyObj),
     Done,
     PyError(PyErrInfo),
     Convert(ConvertError),
@@ -52,13 +56,18 @@ thread_local! {
     static REPLY_ENV: RefCell<MsgEnv> = RefCell::new(MsgEnv::new());
 }
 
-/// Builds `{Tag, Result}` in a reply env and sends it to `to`. `tag` lives
-/// in `tag_env` (the request's env) and is copied over.
-pub fn send_reply(to: &ErlNifPid, tag: RawTerm, build: impl FnOnce(NifEnv) -> RawTerm) {
+/// Builds `{Tag, Result}` (or `{py_response, Tag, Result}` when `response`)
+/// in a reply env and sends it to `to`. `tag` lives in the request's env and
+/// is copied over.
+pub fn send_reply(to: &ErlNifPid, tag: RawTerm, response: bool, build: impl FnOnce(NifEnv) -> RawTerm) {
     let send = |env: &mut MsgEnv| {
         let result = build(env.env());
         let tag = env.copy_from(tag);
-        let msg = tuple(env.env(), &[tag, result]);
+        let msg = if response {
+            tuple(env.env(), &[atom(env.env(), "py_response"), tag, result])
+        } else {
+            tuple(env.env(), &[tag, result])
+        };
         env.send_and_clear(to, msg);
     };
     REPLY_ENV.with(|cell| match cell.try_borrow_mut() {
@@ -69,17 +78,19 @@ pub fn send_reply(to: &ErlNifPid, tag: RawTerm, build: impl FnOnce(NifEnv) -> Ra
     });
 }
 
-/// The Result term for an outcome (conversion of values happens here).
-/// Runs on a context thread.
-pub fn outcome_term(env: NifEnv, worker: &Worker, outcome: &Outcome) -> RawTerm {
+/// The Result term for an outcome (conversion of values happens here, into
+/// `sink`, which builds in `env`). Runs on a context thread.
+pub fn outcome_term(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, outcome: &Outcome) -> RawTerm {
     match outcome {
-        Outcome::Value(obj) => {
-            let mut sink = EnvSink { env, large_maps: false };
-            match py_to_term(worker.py(), worker.types(), &mut sink, obj, worker.limits()) {
-                Ok(v) => tuple(env, &[atoms().ok, v]),
-                Err(ConvertError::SinkLimit(_)) => external_value(env, worker, obj),
-                Err(e) => outcome_term(env, worker, &Outcome::from(e)),
-            }
+        Outcome::Value(obj) => match py_to_term(worker.py(), worker.types(), sink, obj, worker.limits()) {
+            Ok(v) => tuple(env, &[atoms().ok, v]),
+            Err(ConvertError::SinkLimit(_)) => external_value(env, worker, sink, obj),
+            Err(e) => outcome_term(env, worker, sink, &Outcome::from(e)),
+        },
+        Outcome::Namespace(globals) => {
+            let res = ResourceArc::new(EnvRes { globals: worker.hold(globals.clone()) });
+            let t = crate::enif::with_env(env, |e| res.encode(e).as_c_arg());
+            tuple(env, &[atoms().ok, t])
         }
         Outcome::Done => atoms().ok,
         Outcome::PyError(e) => error(env, python_error(env, e)),
@@ -89,16 +100,18 @@ pub fn outcome_term(env: NifEnv, worker: &Worker, outcome: &Outcome) -> RawTerm 
 }
 
 /// `{py_etf, Bin}` where Bin encodes `{ok, Value}`: the route for values
-/// the reply environment cannot hold (large maps).
-fn external_value(env: NifEnv, worker: &Worker, obj: &PyObj) -> RawTerm {
-    let mut sink = ModelSink::new();
-    match py_to_term(worker.py(), worker.types(), &mut sink, obj, worker.limits()) {
+/// the reply environment cannot hold (large maps). Object handles cannot
+/// travel this way: a value with both a large map and a Python object that
+/// has no Erlang form is reported as `{unsupported_type, Name}`.
+fn external_value(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, obj: &PyObj) -> RawTerm {
+    let mut model = ModelSink::new();
+    match py_to_term(worker.py(), worker.types(), &mut model, obj, worker.limits()) {
         Ok(t) => {
-            let value = sink.take(t);
+            let value = model.take(t);
             let bytes = etf::encode(&Term::Tuple(vec![Term::atom("ok"), value]));
             tuple(env, &[atom(env, "py_etf"), binary(env, &bytes)])
         }
-        Err(e) => outcome_term(env, worker, &Outcome::from(e)),
+        Err(e) => outcome_term(env, worker, sink, &Outcome::from(e)),
     }
 }
 
@@ -116,7 +129,7 @@ pub fn atom(env: NifEnv, name: &str) -> RawTerm {
 }
 
 pub fn binary(env: NifEnv, bytes: &[u8]) -> RawTerm {
-    let mut sink = EnvSink { env, large_maps: false };
+    let mut sink = EnvSink::plain(env);
     py_convert::TermSink::binary(&mut sink, bytes).unwrap_or(atoms().undefined)
 }
 

@@ -1,0 +1,120 @@
+//! The call limiter behind `py_semaphore` and `{error, {overloaded, Cur, Max}}`.
+//!
+//! A slot is taken by the NIF that submits a pool-routed call and given back
+//! by the context thread when the call has run (or was cancelled), so it is
+//! tied to the request itself: a caller that is killed or times out cannot
+//! leak a slot.
+//!
+//! A caller that finds no free slot is queued as a waiter; each release
+//! sends `py_semaphore_free` to the first waiter still alive, which then
+//! tries again (callers also retry on a short timer, so a wake-up lost to a
+//! waiter that gave up meanwhile delays nobody for long).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rustler::sys::ErlNifPid;
+use rustler::{Encoder, Env, Term};
+
+use crate::enif::MsgEnv;
+
+static MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes a slot, or returns `(current, max)` when none is free.
+pub fn try_acquire() -> Result<(), (usize, usize)> {
+    let max = MAX.load(Ordering::Relaxed);
+    let prev = CURRENT.fetch_add(1, Ordering::AcqRel);
+    if prev >= max {
+        CURRENT.fetch_sub(1, Ordering::AcqRel);
+        return Err((prev, max));
+    }
+    Ok(())
+}
+
+static WAITERS: Mutex<VecDeque<ErlNifPid>> = Mutex::new(VecDeque::new());
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Like `try_acquire`, queueing `caller` to be told when a slot frees.
+pub fn try_acquire_or_wait(caller: Option<ErlNifPid>) -> Result<(), (usize, usize)> {
+    try_acquire().inspect_err(|_| {
+        if let Some(pid) = caller {
+            let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
+            q.push_back(pid);
+            WAITING.store(q.len(), Ordering::Release);
+        }
+    })
+}
+
+pub fn release() {
+    // Saturating: a manual release without acquire must not wrap around.
+    let _ = CURRENT.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
+    // Context threads wake a waiter; a release from inside a NIF (a refused
+    // submission, a manual release) leaves waiters to their retry timer:
+    // sending from a scheduler would need the caller's own environment.
+    if WAITING.load(Ordering::Acquire) > 0 && !rustler::thread::is_scheduler_thread() {
+        wake_one();
+    }
+}
+
+/// Tells the first live waiter that a slot is free.
+fn wake_one() {
+    let mut env = MsgEnv::new();
+    loop {
+        let next = {
+            let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
+            let next = q.pop_front();
+            WAITING.store(q.len(), Ordering::Release);
+            next
+        };
+        let Some(pid) = next else { return };
+        let msg = crate::reply::atom(env.env(), "py_semaphore_free");
+        // A failed send means the waiter is gone: try the next one.
+        if env.send_and_clear(&pid, msg) {
+            return;
+        }
+    }
+}
+
+rustler::atoms! { ok, overloaded, infinity }
+
+/// `semaphore_set_max(N | infinity) -> ok`
+#[rustler::nif]
+fn semaphore_set_max<'a>(env: Env<'a>, max: Term<'a>) -> Term<'a> {
+    let value = if max == infinity().encode(env) { Some(usize::MAX) } else { max.decode::<usize>().ok() };
+    match value {
+        Some(v) => {
+            MAX.store(v, Ordering::Relaxed);
+            ok().encode(env)
+        }
+        None => (rustler::types::atom::error(), rustler::types::atom::badarg()).encode(env),
+    }
+}
+
+/// `semaphore_info() -> {Current, Max | infinity}`
+#[rustler::nif]
+fn semaphore_info(env: Env<'_>) -> Term<'_> {
+    let current = CURRENT.load(Ordering::Relaxed);
+    match MAX.load(Ordering::Relaxed) {
+        usize::MAX => (current, infinity()).encode(env),
+        m => (current, m).encode(env),
+    }
+}
+
+/// `semaphore_acquire() -> ok | {overloaded, Current, Max}` (manual use;
+/// the caller must `semaphore_release/0`).
+#[rustler::nif]
+fn semaphore_acquire(env: Env<'_>) -> Term<'_> {
+    match try_acquire() {
+        Ok(()) => ok().encode(env),
+        Err((c, m)) => (overloaded(), c, m).encode(env),
+    }
+}
+
+/// `semaphore_release() -> ok`
+#[rustler::nif]
+fn semaphore_release() -> rustler::Atom {
+    release();
+    ok()
+}
