@@ -188,9 +188,12 @@ impl Context {
         true
     }
 
-    /// Stops accepting tasks; the thread cancels what is queued and exits.
+    /// Stops accepting tasks and interrupts the one running; the thread
+    /// cancels what is queued and exits. (Code that swallows
+    /// KeyboardInterrupt or blocks in C keeps the thread until it returns.)
     pub fn stop(&self) {
         self.shared.mailbox.close();
+        self.interrupt(None);
     }
 
     /// Stops and waits for the thread to exit.
@@ -305,7 +308,10 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
         }
     }
 
-    // Stopping: no interrupt may reach the interpreter from here on.
+    // Stopping: no interrupt may reach the interpreter from here on. The
+    // interrupter holds the target lock while it waits for this
+    // interpreter's GIL, so the GIL must not be held while taking the lock.
+    ts.detach();
     shared.target.lock().unwrap_or_else(|p| p.into_inner()).alive = false;
     ts.attach();
     while let Some((_, task)) = shared.mailbox.try_pop() {

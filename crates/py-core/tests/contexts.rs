@@ -272,3 +272,19 @@ fn held_objects_refuse_other_interpreters() {
     drop(held);
     assert_eq!(eval(&b, "1 + 1").unwrap(), Term::Int(2));
 }
+
+#[test]
+fn stopping_interrupts_the_running_task() {
+    let ctx = context(Mode::Worker);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    ctx.submit_fn(move |w| {
+        started_tx.send(()).unwrap();
+        let r = w.exec(b"while True:\n    pass", None);
+        done_tx.send(r.map_err(|e| e.class)).unwrap();
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    ctx.stop_and_join();
+    assert_eq!(done_rx.recv().unwrap(), Err("KeyboardInterrupt".to_string()));
+}
