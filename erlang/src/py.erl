@@ -61,12 +61,14 @@ call(Pool, Module, Function, Args) when is_atom(Pool), is_list(Args) ->
 call(Module, Function, Args, Kwargs) when is_list(Args), is_map(Kwargs) ->
     routed_call(lookup_pool(Module, Function), Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT).
 
-%% @doc `call(Ctx, M, F, Args, #{kwargs => Kw, timeout => T})',
+%% @doc `call(Ctx, M, F, Args, #{kwargs => Kw, timeout => T, traceback => true})'
+%% (with `traceback', Python errors are `{error, {Class, Message, Traceback}}'),
 %% `call(Pool, M, F, Args, Kwargs)' or `call(M, F, Args, Kwargs, Timeout)'.
 -spec call(pid() | atom() | name(), name(), name() | list(), list() | map(), map() | timeout()) -> result().
 call(Ctx, Module, Function, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
-    explicit_call(Ctx, Module, Function, Args, maps:get(kwargs, Opts, #{}),
-                  maps:get(timeout, Opts, infinity));
+    explicit(Ctx, maps:get(timeout, Opts, infinity),
+             call_submit(Module, Function, Args, maps:get(kwargs, Opts, #{})),
+             maps:get(traceback, Opts, false));
 call(Pool, Module, Function, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
     routed_call(Pool, Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT);
 call(Module, Function, Args, Kwargs, Timeout) when is_list(Args), is_map(Kwargs) ->
@@ -123,10 +125,15 @@ routed_call(Pool, Module, Function, Args, Kwargs, Timeout) ->
     routed(Pool, Timeout, ?FLAG_COUNTED, call_submit(Module, Function, Args, Kwargs)).
 
 %% A request on an explicit context, in the caller's namespace.
-explicit(Ctx, Timeout, {NeedsEnv, Submit}) ->
+explicit(Ctx, Timeout, Request) ->
+    explicit(Ctx, Timeout, Request, false).
+
+explicit(Ctx, Timeout, {NeedsEnv, Submit}, WantTraceback) ->
     case caller_env(Ctx, NeedsEnv) of
-        {ok, Env} -> py_context:request(Ctx, Timeout, fun(Ref, Tag) -> Submit(Ref, Tag, Env, 0) end);
-        {error, _} = Error -> Error
+        {ok, Env} ->
+            py_context:request(Ctx, Timeout, fun(Ref, Tag) -> Submit(Ref, Tag, Env, 0) end, WantTraceback);
+        {error, _} = Error ->
+            Error
     end.
 
 %% A request on the caller's context of `Pool'. One that never reached its
@@ -254,8 +261,7 @@ await(Ref) ->
 -spec await(reference(), timeout()) -> result().
 await(Ref, Timeout) ->
     receive
-        {py_response, Ref, {py_etf, Encoded}} -> binary_to_term(Encoded);
-        {py_response, Ref, Result} -> Result;
+        {py_response, Ref, Result} -> py_context:finish(Result, false);
         {py_error, Ref, Error} -> {error, Error}
     after Timeout ->
         {error, timeout}

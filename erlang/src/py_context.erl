@@ -18,7 +18,8 @@
 -export([call_method/4, to_term/1]).
 -export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1,
          create_local_env/1, local_env/1]).
--export([start_link/0, request/3, submit_and_wait/3, submit_call/8, await/4]).
+-export([start_link/0, request/3, request/4, submit_and_wait/3, submit_and_wait/4, submit_call/8,
+         await/4, await/5, finish/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type mode() :: worker | owngil.
@@ -182,19 +183,27 @@ local_env(Ctx) ->
 %% means the request never reached the context (safe to retry elsewhere);
 %% the public functions turn it into `{error, {context_died, Reason}}'.
 request(Ctx, Timeout, Submit) ->
-    case submit_and_wait(Ctx, Timeout, Submit) of
+    request(Ctx, Timeout, Submit, false).
+
+%% @private As request/3; `WantTraceback' keeps Python tracebacks in errors
+%% (`{error, {Class, Message, Traceback}}').
+request(Ctx, Timeout, Submit, WantTraceback) ->
+    case submit_and_wait(Ctx, Timeout, Submit, WantTraceback) of
         {error, not_submitted, Reason} -> {error, {context_died, Reason}};
         Result -> Result
     end.
 
 %% @private Like request/3 but keeps the not_submitted marker.
-submit_and_wait(Ctx, Timeout, Submit) when is_pid(Ctx) ->
+submit_and_wait(Ctx, Timeout, Submit) ->
+    submit_and_wait(Ctx, Timeout, Submit, false).
+
+submit_and_wait(Ctx, Timeout, Submit, WantTraceback) when is_pid(Ctx) ->
     case get_nif_ref(Ctx) of
         {ok, Ref} ->
             Tag = erlang:monitor(process, Ctx),
             case Submit(Ref, Tag) of
                 Seq when is_integer(Seq) ->
-                    await(Ref, Tag, Seq, Timeout);
+                    await(Ref, Tag, Seq, Timeout, WantTraceback);
                 {error, context_stopped} ->
                     erlang:demonitor(Tag, [flush]),
                     {error, not_submitted, stopped};
@@ -205,20 +214,19 @@ submit_and_wait(Ctx, Timeout, Submit) when is_pid(Ctx) ->
         error ->
             {error, not_submitted, noproc}
     end;
-submit_and_wait(Ctx, _Timeout, _Submit) ->
+submit_and_wait(Ctx, _Timeout, _Submit, _WantTraceback) ->
     {error, {invalid_context, Ctx}}.
 
 %% @private Waits for the reply to request `Seq' (tagged `Tag', a monitor
 %% of the context). A timeout interrupts exactly that request.
 await(Ref, Tag, Seq, Timeout) ->
+    await(Ref, Tag, Seq, Timeout, false).
+
+await(Ref, Tag, Seq, Timeout, WantTraceback) ->
     receive
-        {Tag, {py_etf, Encoded}} ->
-            %% Values holding large maps travel encoded (see py-nif reply.rs).
-            erlang:demonitor(Tag, [flush]),
-            binary_to_term(Encoded);
         {Tag, Result} ->
             erlang:demonitor(Tag, [flush]),
-            Result;
+            finish(Result, WantTraceback);
         {'DOWN', Tag, process, _, Reason} ->
             receive {Tag, _} -> ok after 0 -> ok end,
             {error, {context_died, Reason}}
@@ -228,6 +236,25 @@ await(Ref, Tag, Seq, Timeout) ->
         receive {Tag, _} -> ok after ?LATE_REPLY_WAIT -> ok end,
         {error, timeout}
     end.
+
+%% @private Turns a reply into the caller's result: decodes values that
+%% travelled encoded (large maps, see py-nif reply.rs), and logs Python
+%% tracebacks at debug level, keeping them only when asked for.
+finish({py_etf, Encoded}, WantTraceback) ->
+    finish(binary_to_term(Encoded), WantTraceback);
+finish({error, {Class, Message, Traceback}}, WantTraceback) when is_binary(Traceback) ->
+    logger:debug(#{what => python_exception, class => Class, message => Message,
+                   traceback => Traceback},
+                 #{domain => [erlang_python], report_cb => fun traceback_report/1}),
+    case WantTraceback of
+        true -> {error, {Class, Message, Traceback}};
+        false -> {error, {Class, Message}}
+    end;
+finish(Result, _WantTraceback) ->
+    Result.
+
+traceback_report(#{class := Class, message := Message, traceback := Traceback}) ->
+    {"Python ~s: ~ts~n~ts", [Class, Message, Traceback]}.
 
 source(Code) when is_binary(Code) -> Code;
 source(Code) when is_list(Code) ->

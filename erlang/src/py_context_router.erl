@@ -2,8 +2,11 @@
 %%
 %% A pool is a fixed-size tuple of context pids kept in `persistent_term'
 %% (read without copying on every call). The first call from an Erlang
-%% process picks a context by scheduler id and sticks to it (stored in the
-%% process dictionary), so one process's calls run in order on one thread.
+%% process picks the pool's next context in turn and sticks to it (stored in
+%% the process dictionary), so one process's calls run in order on one
+%% thread, and new processes spread evenly over the pool. (The C library
+%% picks by scheduler id; processes spawned together usually share a
+%% scheduler and so ended up serialised on one context.)
 %% This server starts pools, watches their contexts and replaces any that
 %% die, so a pool keeps its size.
 -module(py_context_router).
@@ -22,6 +25,7 @@
 -define(KEY(Pool), {?MODULE, pool, Pool}).
 -define(BOUND(Pool), {?MODULE, bound, Pool}).
 -define(REGISTRY, {?MODULE, registry}).
+-define(TURN(Pool), {?MODULE, turn, Pool}).
 
 %%% ---------------------------------------------------------------------
 %%% Pools
@@ -90,8 +94,8 @@ get_context(Pool) when is_atom(Pool) ->
             Pid;
         undefined ->
             Pids = pool_tuple(Pool),
-            Idx = erlang:system_info(scheduler_id) rem tuple_size(Pids) + 1,
-            Pid = element(Idx, Pids),
+            Turn = atomics:add_get(persistent_term:get(?TURN(Pool)), 1, 1),
+            Pid = element(Turn rem tuple_size(Pids) + 1, Pids),
             _ = erlang:put(?BOUND(Pool), Pid),
             Pid
     end.
@@ -257,6 +261,10 @@ do_start_pool(Pool, Size, Mode, #{pools := Pools} = State) ->
                              fun({Idx, Pid}, Acc) -> Acc#{erlang:monitor(process, Pid) => {Pool, Idx}} end,
                              maps:get(monitors, State),
                              lists:zip(lists:seq(1, Size), Pids)),
+                    case persistent_term:get(?TURN(Pool), undefined) of
+                        undefined -> persistent_term:put(?TURN(Pool), atomics:new(1, []));
+                        _ -> ok
+                    end,
                     persistent_term:put(?KEY(Pool), list_to_tuple(Pids)),
                     {ok, Pids, State#{pools := Pools#{Pool => #{mode => Mode, size => Size}},
                                       monitors := Mons}};

@@ -11,7 +11,7 @@
          version_and_mode/1, timeout_interrupts/1, explicit_interrupt/1,
          explicit_context/1, owngil_context/1, context_death/1,
          dead_pool_context_is_replaced/1, concurrent_callers/1, large_arguments/1,
-         large_arguments_concurrently/1]).
+         large_arguments_concurrently/1, tracebacks/1, log/2]).
 
 all() ->
     [call_basic, call_name_forms, call_kwargs, call_shapes, eval_forms,
@@ -19,7 +19,7 @@ all() ->
      sys_executable, no_python_signal_handlers, version_and_mode,
      timeout_interrupts, explicit_interrupt, explicit_context, owngil_context,
      context_death, dead_pool_context_is_replaced, concurrent_callers,
-     large_arguments, large_arguments_concurrently].
+     large_arguments, large_arguments_concurrently, tracebacks].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -267,3 +267,31 @@ large_arguments_concurrently(_) ->
      after 60000 -> ct:fail(timeout)
      end || I <- lists:seq(1, N)],
     ok = py_context:stop(Ctx).
+
+%% Python tracebacks go to the logger at debug level, and to the caller when
+%% asked for.
+tracebacks(_) ->
+    ok = py:exec(<<"def boom():\n    raise ValueError('bad')">>),
+    ?assertEqual({error, {'ValueError', "bad"}}, py:call('__main__', boom, [])),
+    {error, {'ValueError', "bad", Tb}} = py:call(py:context(), '__main__', boom, [], #{traceback => true}),
+    ?assertNotEqual(nomatch, binary:match(Tb, <<"in boom">>)),
+    ?assertNotEqual(nomatch, binary:match(Tb, <<"ValueError: bad">>)),
+    #{level := Level} = logger:get_primary_config(),
+    ok = logger:add_handler(tb_probe, ?MODULE, #{config => self(), level => debug}),
+    ok = logger:set_primary_config(level, debug),
+    try
+        ?assertEqual({error, {'ValueError', "bad"}}, py:call('__main__', boom, [])),
+        receive
+            {logged, #{level := debug, msg := {report, #{what := python_exception, traceback := Logged}}}} ->
+                ?assertNotEqual(nomatch, binary:match(Logged, <<"in boom">>))
+        after 5000 -> ct:fail(no_debug_log)
+        end
+    after
+        ok = logger:set_primary_config(level, Level),
+        ok = logger:remove_handler(tb_probe)
+    end.
+
+%% logger handler callback for `tracebacks'.
+log(Event, #{config := Pid}) ->
+    Pid ! {logged, Event},
+    ok.

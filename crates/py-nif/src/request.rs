@@ -9,9 +9,12 @@
 //! task's sequence number, which `context_interrupt/2` takes to interrupt
 //! exactly that request.
 //!
-//! `Flags` (an integer) select per-request behaviour:
-//! 1 traceback in Python errors, 2 count against the call limiter
-//! (`py_semaphore`), 4 no reply (`py:cast`), 8 reply as
+//! Python errors always carry their formatted traceback
+//! (`{error, {Class, Message, Traceback}}`); the Erlang side logs it at debug
+//! level and drops it unless the caller asked for it.
+//!
+//! `Flags` (an integer) select per-request behaviour: 2 count against the
+//! call limiter (`py_semaphore`), 4 no reply (`py:cast`), 8 reply as
 //! `{py_response, Tag, Result}` (`py:spawn_call`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -41,7 +44,6 @@ rustler::atoms! {
     py_response,
 }
 
-const FLAG_TRACEBACK: u32 = 1;
 const FLAG_COUNTED: u32 = 2;
 const FLAG_NOREPLY: u32 = 4;
 const FLAG_RESPONSE: u32 = 8;
@@ -92,7 +94,7 @@ unsafe impl Send for Request {}
 impl py_core::Task for Request {
     fn run(self: Box<Self>, w: &mut Worker) {
         let Request { env, caller, tag, flags, namespace, ctx, job } = *self;
-        w.set_want_traceback(flags & FLAG_TRACEBACK != 0);
+        w.set_want_traceback(true);
         let src = EnvSource { env: env.env(), handles: Some(objects::resolve_handle) };
         // Arguments and the result are released after the reply is sent:
         // freeing a large structure takes about as long as building it, and
