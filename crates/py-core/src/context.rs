@@ -281,20 +281,21 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     let _ = ready.send(Ok((ts.interp_id(), native_id)));
 
     loop {
+        let next = match shared.mailbox.try_pop() {
+            Some(item) => Some(item),
+            None => {
+                ts.detach();
+                let next = shared.mailbox.wait_until(|| sub_owner.as_ref().is_some_and(|s| s.has_pending()));
+                ts.attach();
+                next
+            }
+        };
+        // Releases queued before a request was submitted are done before it
+        // runs (a request may rely on an object being gone); popping the
+        // request makes them visible.
         if let Some(s) = &sub_owner {
             s.drain(ts.py());
         }
-        if let Some((seq, task)) = shared.mailbox.try_pop() {
-            if shared.mailbox.is_closed() {
-                let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
-                break;
-            }
-            run_task(&shared, &mut worker, &ts, seq, task);
-            continue;
-        }
-        ts.detach();
-        let next = shared.mailbox.wait_until(|| sub_owner.as_ref().is_some_and(|s| s.has_pending()));
-        ts.attach();
         match next {
             Some((seq, task)) => {
                 if shared.mailbox.is_closed() {
