@@ -1,6 +1,7 @@
-%% @doc Top supervisor: the context registry (which owns the context table
-%% and cleans up after dead contexts), the context supervisor, and the
-%% default pool.
+%% @doc Top supervisor: the shared state table, the callback registry and
+%% the logging and tracing sinks (which contexts rely on), then the context
+%% registry (which owns the context table and cleans up after dead
+%% contexts), the context supervisor, and the default pool.
 -module(erlang_python_sup).
 -behaviour(supervisor).
 
@@ -11,7 +12,15 @@ start_link() ->
 
 init([]) ->
     Children =
-        [#{id => py_context_registry,
+        [#{id => py_state,
+           start => {py_state, start_link, []}},
+         #{id => py_callback,
+           start => {py_callback, start_link, []}},
+         #{id => py_logger,
+           start => {py_logger, start_link, []}},
+         #{id => py_tracer,
+           start => {py_tracer, start_link, []}},
+         #{id => py_context_registry,
            start => {py_context_registry, start_link, []}},
          #{id => py_context_sup,
            start => {py_context_sup, start_link, []},

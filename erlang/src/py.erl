@@ -26,6 +26,11 @@
 -export([version/0, execution_mode/0, subinterp_supported/0, interrupt/1]).
 -export([memory_stats/0, gc/0, gc/1, tracemalloc_start/0, tracemalloc_start/1,
          tracemalloc_stop/0]).
+-export([register_function/2, register_function/3, unregister_function/1]).
+-export([state_fetch/1, state_store/2, state_remove/1, state_keys/0, state_clear/0,
+         state_incr/1, state_incr/2, state_decr/1, state_decr/2]).
+-export([configure_logging/0, configure_logging/1, enable_tracing/0, disable_tracing/0,
+         get_traces/0, clear_traces/0]).
 -export([context/0, context/1, start_contexts/0, start_contexts/1, stop_contexts/0,
          contexts_started/0, register_pool/2, unregister_pool/1]).
 
@@ -122,7 +127,16 @@ explicit_call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
     explicit(Ctx, Timeout, call_submit(Module, Function, Args, Kwargs)).
 
 routed_call(Pool, Module, Function, Args, Kwargs, Timeout) ->
-    routed(Pool, Timeout, ?FLAG_COUNTED, call_submit(Module, Function, Args, Kwargs)).
+    routed(Pool, Timeout, limiter_flag(), call_submit(Module, Function, Args, Kwargs)).
+
+%% Calls made by an Erlang function that Python called are part of the call
+%% that was already admitted: counting them again could deadlock a nest of
+%% callbacks deeper than the limit.
+limiter_flag() ->
+    case py_callback:serving() of
+        true -> 0;
+        false -> ?FLAG_COUNTED
+    end.
 
 %% A request on an explicit context, in the caller's namespace.
 explicit(Ctx, Timeout, Request) ->
@@ -161,13 +175,20 @@ routed(Pool, Timeout, Deadline, Flags, {NeedsEnv, Submit} = Request, Retries) ->
         {error, not_submitted, Reason2} ->
             {error, {context_died, Reason2}};
         {error, {overloaded, _, _}} = Overloaded ->
-            case wait_for_slot(Timeout, Deadline) of
-                ok -> routed(Pool, Timeout, Deadline, Flags, Request, Retries);
-                timeout -> Overloaded
-            end;
+            Final = case wait_for_slot(Timeout, Deadline) of
+                        ok -> routed(Pool, Timeout, Deadline, Flags, Request, Retries);
+                        timeout -> Overloaded
+                    end,
+            stop_waiting_for_slot(),
+            Final;
         _ ->
             Result
     end.
+
+%% Leaves the limiter's waiter queue and drops a wake-up already sent.
+stop_waiting_for_slot() ->
+    ok = py_nif:semaphore_forget(),
+    receive py_semaphore_free -> ok after 0 -> ok end.
 
 wait_for_slot(Timeout, Deadline) ->
     case remaining(Timeout, Deadline) of
@@ -340,6 +361,92 @@ on_handle(ObjRef, Submit) ->
 get_local_env(Ctx) ->
     {ok, Env} = py_context:local_env(Ctx),
     Env.
+
+%%% ---------------------------------------------------------------------
+%%% Callbacks into Erlang, shared state, logging and tracing
+%%% ---------------------------------------------------------------------
+
+%% @doc Makes `Fun' callable from Python as `erlang.call(Name, *Args)',
+%% `erlang.Name(*Args)' and `from erlang import Name': it gets the arguments
+%% as one list. Its result (or error) goes back to the Python caller.
+-spec register_function(name(), fun((list()) -> term()) | {module(), atom()}) -> ok.
+register_function(Name, Fun) ->
+    py_callback:register(Name, Fun).
+
+%% @doc As register_function/2 with `Module:Function(Args)'.
+-spec register_function(name(), module(), atom()) -> ok.
+register_function(Name, Module, Function) ->
+    py_callback:register(Name, Module, Function).
+
+-spec unregister_function(name()) -> ok.
+unregister_function(Name) ->
+    py_callback:unregister(Name).
+
+%% @doc Shared state (see py_state): also `erlang.state_get' and friends
+%% in Python.
+-spec state_fetch(term()) -> {ok, term()} | {error, not_found}.
+state_fetch(Key) -> py_state:fetch(Key).
+
+-spec state_store(term(), term()) -> ok | {error, full | reserved_key}.
+state_store(Key, Value) -> py_state:store(Key, Value).
+
+-spec state_remove(term()) -> ok.
+state_remove(Key) -> py_state:remove(Key).
+
+-spec state_keys() -> [term()].
+state_keys() -> py_state:keys().
+
+-spec state_clear() -> ok.
+state_clear() -> py_state:clear().
+
+-spec state_incr(term()) -> integer().
+state_incr(Key) -> py_state:incr(Key).
+
+-spec state_incr(term(), integer()) -> integer().
+state_incr(Key, N) -> py_state:incr(Key, N).
+
+-spec state_decr(term()) -> integer().
+state_decr(Key) -> py_state:decr(Key).
+
+-spec state_decr(term(), integer()) -> integer().
+state_decr(Key, N) -> py_state:decr(Key, N).
+
+%% @doc Sends Python `logging' records at `debug' and above to the Erlang
+%% logger.
+-spec configure_logging() -> ok | {error, term()}.
+configure_logging() ->
+    configure_logging(#{}).
+
+%% @doc Options: `level' (debug | info | warning | error | critical) and
+%% `format' (a Python logging format string). Installs
+%% `erlang.ErlangHandler' in every interpreter of the default pool.
+-spec configure_logging(map()) -> ok | {error, term()}.
+configure_logging(Opts) when is_map(Opts) ->
+    Level = py_logger:level_number(maps:get(level, Opts, debug)),
+    Format = case maps:get(format, Opts, undefined) of
+                 undefined -> none;
+                 F -> unicode:characters_to_binary(F)
+             end,
+    ok = py_logger:set_level(Level),
+    Results = [py_context:call(Ctx, erlang, setup_logging, [Level, Format], #{}, ?DEFAULT_TIMEOUT)
+               || Ctx <- py_context_router:contexts()],
+    case [E || {error, _} = E <- Results] of
+        [] -> ok;
+        [First | _] -> First
+    end.
+
+-spec enable_tracing() -> ok.
+enable_tracing() -> py_tracer:enable().
+
+-spec disable_tracing() -> ok.
+disable_tracing() -> py_tracer:disable().
+
+%% @doc Completed spans, oldest first (see py_tracer).
+-spec get_traces() -> {ok, [map()]}.
+get_traces() -> py_tracer:get_spans().
+
+-spec clear_traces() -> ok.
+clear_traces() -> py_tracer:clear().
 
 %%% ---------------------------------------------------------------------
 %%% Information

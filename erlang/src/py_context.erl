@@ -218,30 +218,66 @@ submit_and_wait(Ctx, _Timeout, _Submit, _WantTraceback) ->
     {error, {invalid_context, Ctx}}.
 
 %% @private Waits for the reply to request `Seq' (tagged `Tag', a monitor
-%% of the context). A timeout interrupts exactly that request.
+%% of the context), serving the request's callbacks into Erlang meanwhile
+%% (see py_callback). A timeout interrupts exactly that request.
 await(Ref, Tag, Seq, Timeout) ->
     await(Ref, Tag, Seq, Timeout, false).
 
 await(Ref, Tag, Seq, Timeout, WantTraceback) ->
+    await_until(Ref, Tag, Seq, deadline(Timeout), WantTraceback).
+
+await_until(Ref, Tag, Seq, Deadline, WantTraceback) ->
     receive
         {Tag, Result} ->
             erlang:demonitor(Tag, [flush]),
             finish(Result, WantTraceback);
+        {py_callback, _, _, _} = Callback ->
+            py_callback:serve(Callback),
+            await_until(Ref, Tag, Seq, Deadline, WantTraceback);
         {'DOWN', Tag, process, _, Reason} ->
             receive {Tag, _} -> ok after 0 -> ok end,
             {error, {context_died, Reason}}
-    after Timeout ->
-        _ = py_nif:context_interrupt(Ref, Seq),
+    after remaining(Deadline) ->
+        %% From here on the request's callbacks go to py_callback; the ones
+        %% already sent here are served before returning.
+        _ = py_nif:context_abandon(Ref, Seq),
         erlang:demonitor(Tag, [flush]),
-        receive {Tag, _} -> ok after ?LATE_REPLY_WAIT -> ok end,
+        late_reply(Tag, deadline(?LATE_REPLY_WAIT)),
         {error, timeout}
     end.
+
+late_reply(Tag, Deadline) ->
+    receive
+        {Tag, _} -> serve_pending_callbacks();
+        {py_callback, _, _, _} = Callback ->
+            py_callback:serve(Callback),
+            late_reply(Tag, Deadline)
+    after remaining(Deadline) ->
+        serve_pending_callbacks()
+    end.
+
+serve_pending_callbacks() ->
+    receive
+        {py_callback, _, _, _} = Callback ->
+            py_callback:serve(Callback),
+            serve_pending_callbacks()
+    after 0 ->
+        ok
+    end.
+
+deadline(infinity) -> infinity;
+deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
+
+remaining(infinity) -> infinity;
+remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 %% @private Turns a reply into the caller's result: decodes values that
 %% travelled encoded (large maps, see py-nif reply.rs), and logs Python
 %% tracebacks at debug level, keeping them only when asked for.
 finish({py_etf, Encoded}, WantTraceback) ->
     finish(binary_to_term(Encoded), WantTraceback);
+finish({py_schedule, Callback, Args}, _WantTraceback) ->
+    py_callback:run_scheduled(Callback, Args);
 finish({error, {Class, Message, Traceback}}, WantTraceback) when is_binary(Traceback) ->
     logger:debug(#{what => python_exception, class => Class, message => Message,
                    traceback => Traceback},

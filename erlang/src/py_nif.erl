@@ -4,6 +4,11 @@
 -module(py_nif).
 
 -export([
+    callback_name_set/2,
+    callback_names_reset/0,
+    callback_reply/2,
+    callback_reply_heavy/2,
+    context_abandon/2,
     context_call/8,
     context_call_heavy/8,
     context_create/1,
@@ -18,6 +23,7 @@
     flush_releases/0,
     init/1,
     is_ref/1,
+    logging_set_level/1,
     owngil_supported/0,
     python_info/0,
     ref_call_method/6,
@@ -25,10 +31,12 @@
     ref_getattr/4,
     ref_to_term/3,
     semaphore_acquire/0,
+    semaphore_forget/0,
     semaphore_info/0,
     semaphore_release/0,
     semaphore_set_max/1,
     subinterp_supported/0,
+    tracing_set/1,
     version/0
 ]).
 
@@ -42,6 +50,26 @@ load() ->
                    Dir
            end,
     erlang:load_nif(filename:join(Priv, "py_nif"), 0).
+
+%% callback.rs
+callback_name_set(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% callback.rs
+callback_names_reset() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% callback.rs
+callback_reply(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% callback.rs, dirty CPU scheduler
+callback_reply_heavy(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% callback.rs
+context_abandon(_, _) ->
+    erlang:nif_error(nif_not_loaded).
 
 %% request.rs
 context_call(_, _, _, _, _, _, _, _) ->
@@ -99,6 +127,10 @@ init(_) ->
 is_ref(_) ->
     erlang:nif_error(nif_not_loaded).
 
+%% vm_bridge.rs
+logging_set_level(_) ->
+    erlang:nif_error(nif_not_loaded).
+
 %% runtime.rs
 owngil_supported() ->
     erlang:nif_error(nif_not_loaded).
@@ -128,6 +160,10 @@ semaphore_acquire() ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
+semaphore_forget() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% semaphore.rs
 semaphore_info() ->
     erlang:nif_error(nif_not_loaded).
 
@@ -141,6 +177,10 @@ semaphore_set_max(_) ->
 
 %% runtime.rs
 subinterp_supported() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% vm_bridge.rs
+tracing_set(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs

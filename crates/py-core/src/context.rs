@@ -2,7 +2,14 @@
 //! (in the main interpreter, or in its own sub-interpreter), fed through a
 //! [`Mailbox`]. Everything a context runs happens on that thread, so
 //! libraries with thread-local state (numpy, torch) see one thread.
+//!
+//! A task may wait for something from outside (an Erlang callback) with
+//! [`block_until`]: on a context thread the wait keeps serving the queue,
+//! so requests made while it waits — including ones the callback itself
+//! makes to this very context — run on top of the waiting task, to any
+//! depth, and nothing is ever executed twice.
 
+use std::cell::Cell;
 use std::ffi::c_ulong;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +28,7 @@ use crate::worker::Worker;
 /// Work for a context thread.
 pub trait Task: Send {
     /// Runs on the context thread with the interpreter attached.
-    fn run(self: Box<Self>, worker: &mut Worker);
+    fn run(self: Box<Self>, worker: &Worker);
     /// The context stopped before the task could run. No Python here.
     fn cancel(self: Box<Self>) {}
 }
@@ -29,8 +36,8 @@ pub trait Task: Send {
 /// A task made of a closure (tests, internal work).
 pub struct FnTask<F>(pub F);
 
-impl<F: FnOnce(&mut Worker) + Send> Task for FnTask<F> {
-    fn run(self: Box<Self>, worker: &mut Worker) {
+impl<F: FnOnce(&Worker) + Send> Task for FnTask<F> {
+    fn run(self: Box<Self>, worker: &Worker) {
         (self.0)(worker)
     }
 }
@@ -80,6 +87,11 @@ pub(crate) struct RunState {
     running: AtomicU64,
     /// An asynchronous KeyboardInterrupt was set and may not be raised yet.
     interrupt_pending: AtomicBool,
+    /// A request waiting in `block_until` under a nested one, asked to
+    /// stop: it raises KeyboardInterrupt once the nested one returns.
+    stop_waiting: AtomicU64,
+    /// The requests waiting in `block_until`, outermost first.
+    waiting: Mutex<Vec<u64>>,
     ident: AtomicU64,
 }
 
@@ -131,6 +143,8 @@ impl Context {
             run: Arc::new(RunState {
                 running: AtomicU64::new(0),
                 interrupt_pending: AtomicBool::new(false),
+                stop_waiting: AtomicU64::new(0),
+                waiting: Mutex::new(Vec::new()),
                 ident: AtomicU64::new(0),
             }),
             next_seq: AtomicU64::new(1),
@@ -172,7 +186,7 @@ impl Context {
     }
 
     /// Queues a closure.
-    pub fn submit_fn(&self, f: impl FnOnce(&mut Worker) + Send + 'static) -> Option<u64> {
+    pub fn submit_fn(&self, f: impl FnOnce(&Worker) + Send + 'static) -> Option<u64> {
         self.submit(Box::new(FnTask(f))).ok()
     }
 
@@ -181,8 +195,19 @@ impl Context {
     /// running when asked; delivery happens on the interrupter thread.
     pub fn interrupt(&self, seq: Option<u64>) -> bool {
         let running = self.shared.run.running.load(Ordering::Acquire);
-        if running == 0 || seq.is_some_and(|s| s != running) {
+        if running == 0 || seq.is_some_and(|s| s > running) {
             return false;
+        }
+        if let Some(s) = seq.filter(|&s| s < running) {
+            // An older request still in progress is waiting for Erlang
+            // under nested ones.
+            let waiting = self.shared.run.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            if !waiting.contains(&s) {
+                return false;
+            }
+            self.shared.run.stop_waiting.store(s, Ordering::Release);
+            self.shared.mailbox.poke();
+            return true;
         }
         interrupter().send((self.shared.clone(), seq.unwrap_or(running)));
         true
@@ -243,9 +268,68 @@ impl Drop for Context {
     }
 }
 
+/// Everything a context thread owns, reachable from waits nested in its
+/// tasks (through [`CURRENT`]).
+struct ContextThread {
+    shared: Arc<Shared>,
+    ts: ThreadState,
+    worker: Worker,
+    sub_owner: Option<Arc<SubOwner>>,
+}
+
+thread_local! {
+    /// The context thread running on this OS thread, if any.
+    static CURRENT: Cell<*const ContextThread> = const { Cell::new(std::ptr::null()) };
+}
+
+impl ContextThread {
+    fn drain_releases(&self) {
+        if let Some(s) = &self.sub_owner {
+            s.drain(self.ts.py());
+        }
+    }
+
+    /// The next request, waiting (with the GIL released) until one comes
+    /// or `stop()` holds. Releases queued before a request was submitted
+    /// are done before it runs (popping it makes them visible).
+    fn next(&self, mut stop: impl FnMut() -> bool) -> Option<Queued> {
+        let next = match self.shared.mailbox.try_pop() {
+            Some(item) => Some(item),
+            None => {
+                self.ts.detach();
+                let sub = &self.sub_owner;
+                let next = self.shared.mailbox.wait_until(|| stop() || sub.as_ref().is_some_and(|s| s.has_pending()));
+                self.ts.attach();
+                next
+            }
+        };
+        self.drain_releases();
+        next
+    }
+
+    /// Runs a request, possibly on top of a waiting one: the waiting
+    /// request is interruptible again once this one is done.
+    fn run(&self, seq: u64, task: Box<dyn Task>) {
+        debug_assert!(self.ts.is_attached());
+        if self.shared.mailbox.is_closed() {
+            let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
+            return;
+        }
+        let outer = self.shared.run.running.swap(seq, Ordering::AcqRel);
+        let outcome = catch_unwind(AssertUnwindSafe(|| task.run(&self.worker)));
+        // Settles an interrupt that arrived after the task's own code ended.
+        self.shared.run.settle();
+        self.shared.run.running.store(outer, Ordering::Release);
+        if outcome.is_err() {
+            // The task's own code catches panics to reply; this is a last line.
+            self.worker.clear_error();
+        }
+    }
+}
+
 fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Result<(i64, u64), String>>) {
     shared.mailbox.bind_consumer();
-    let mut ts = match ThreadState::create(opts.mode) {
+    let ts = match ThreadState::create(opts.mode) {
         Ok(ts) => ts,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -265,7 +349,7 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
         Some(s) => Owner::Sub(s.clone()),
         None => Owner::Main,
     };
-    let mut worker = match Worker::new(ts.py(), opts.limits, shared.run.clone(), owner) {
+    let worker = match Worker::new(ts.py(), opts.limits, shared.run.clone(), owner) {
         Ok(w) => w,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -280,35 +364,18 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     let native_id = native_thread_id();
     let _ = ready.send(Ok((ts.interp_id(), native_id)));
 
+    let ct = ContextThread { shared, ts, worker, sub_owner };
+    CURRENT.with(|c| c.set(&ct));
     loop {
-        let next = match shared.mailbox.try_pop() {
-            Some(item) => Some(item),
-            None => {
-                ts.detach();
-                let next = shared.mailbox.wait_until(|| sub_owner.as_ref().is_some_and(|s| s.has_pending()));
-                ts.attach();
-                next
-            }
-        };
-        // Releases queued before a request was submitted are done before it
-        // runs (a request may rely on an object being gone); popping the
-        // request makes them visible.
-        if let Some(s) = &sub_owner {
-            s.drain(ts.py());
-        }
-        match next {
-            Some((seq, task)) => {
-                if shared.mailbox.is_closed() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
-                    break;
-                }
-                run_task(&shared, &mut worker, &ts, seq, task);
-            }
-            None if shared.mailbox.is_closed() => break,
+        match ct.next(|| false) {
+            Some((seq, task)) => ct.run(seq, task),
+            None if ct.shared.mailbox.is_closed() => break,
             None => {}
         }
     }
+    CURRENT.with(|c| c.set(std::ptr::null()));
 
+    let ContextThread { shared, ts, worker, sub_owner } = ct;
     // Stopping: no interrupt may reach the interpreter from here on. The
     // interrupter holds the target lock while it waits for this
     // interpreter's GIL, so the GIL must not be held while taking the lock.
@@ -318,6 +385,7 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     while let Some((_, task)) = shared.mailbox.try_pop() {
         let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
     }
+    worker.forget_thread();
     drop(worker);
     if let Some(s) = &sub_owner {
         s.close(ts.py());
@@ -325,15 +393,119 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     ts.finish();
 }
 
-fn run_task(shared: &Shared, worker: &mut Worker, ts: &ThreadState, seq: u64, task: Box<dyn Task>) {
-    debug_assert!(ts.is_attached());
-    shared.run.running.store(seq, Ordering::Release);
-    let outcome = catch_unwind(AssertUnwindSafe(|| task.run(worker)));
-    // Settles an interrupt that arrived after the task's own code ended.
-    shared.run.settle();
-    if outcome.is_err() {
-        // The task's own code catches panics to reply; this is a last line.
-        worker.clear_error();
+/// The sequence number of the request running on this thread (the
+/// innermost one when requests are nested), if this is a context thread
+/// running one.
+pub fn running_seq() -> Option<u64> {
+    let ct = CURRENT.with(|c| c.get());
+    if ct.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT points at this thread's ContextThread, alive while its
+    // loop runs.
+    let seq = unsafe { &*ct }.shared.run.running.load(Ordering::Acquire);
+    (seq != 0).then_some(seq)
+}
+
+/// Why [`block_until`] gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// The waiting request was interrupted (timeout or `py:interrupt`).
+    Interrupted,
+    /// The context is stopping.
+    Stopped,
+}
+
+/// Wakes a thread blocked in [`block_until`].
+#[derive(Clone)]
+pub struct Waker(WakerKind);
+
+#[derive(Clone)]
+enum WakerKind {
+    Context(Arc<Shared>),
+    Thread(thread::Thread),
+}
+
+impl Waker {
+    pub fn wake(&self) {
+        match &self.0 {
+            WakerKind::Context(s) => s.mailbox.poke(),
+            WakerKind::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// How to wake the calling thread once what it waits for is ready; pair
+/// with [`block_until`] on the same thread.
+pub fn current_waker() -> Waker {
+    let ct = CURRENT.with(|c| c.get());
+    if ct.is_null() {
+        Waker(WakerKind::Thread(thread::current()))
+    } else {
+        // SAFETY: CURRENT points at the ContextThread of this very thread,
+        // alive while its loop (and so any task calling this) runs.
+        Waker(WakerKind::Context(unsafe { &*ct }.shared.clone()))
+    }
+}
+
+/// Waits until `done()` holds; whoever makes it hold must wake the waker
+/// from [`current_waker`]. Called from Python code (the GIL held).
+///
+/// On a context thread the wait keeps running the context's requests,
+/// nested on top of the waiting one, and gives up if the waiting request is
+/// interrupted or the context stops. On any other thread (`threading`,
+/// executors) it releases the GIL and parks.
+pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Result<(), WaitError> {
+    let ct = CURRENT.with(|c| c.get());
+    if ct.is_null() {
+        // SAFETY: attached (token): save the thread state while parked, then
+        // restore the same one.
+        let saved = unsafe { ffi::PyEval_SaveThread() };
+        while !done() {
+            thread::park();
+        }
+        // SAFETY: restores the state saved above, on the same thread.
+        unsafe { ffi::PyEval_RestoreThread(saved) };
+        return Ok(());
+    }
+    // SAFETY: CURRENT points at this thread's ContextThread, alive while its
+    // loop runs; a task (and so this call) only runs inside that loop.
+    let ct = unsafe { &*ct };
+    let run = &ct.shared.run;
+    let mine = run.running.load(Ordering::Acquire);
+    run.waiting.lock().unwrap_or_else(|p| p.into_inner()).push(mine);
+    let result = wait_serving(ct, mine, done);
+    run.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    result
+}
+
+/// The context-thread half of [`block_until`].
+fn wait_serving(ct: &ContextThread, mine: u64, done: &dyn Fn() -> bool) -> Result<(), WaitError> {
+    let run = &ct.shared.run;
+    let interrupted = || {
+        (run.interrupt_pending.load(Ordering::Acquire) && run.running.load(Ordering::Acquire) == mine)
+            || (mine != 0 && run.stop_waiting.load(Ordering::Acquire) == mine)
+    };
+    loop {
+        if done() {
+            return Ok(());
+        }
+        if interrupted() {
+            let _ = run.stop_waiting.compare_exchange(mine, 0, Ordering::AcqRel, Ordering::Relaxed);
+            // Withdraw the pending asynchronous exception: the caller raises
+            // KeyboardInterrupt itself, right now.
+            if run.interrupt_pending.swap(false, Ordering::AcqRel) {
+                // SAFETY: attached on this context thread (loop invariant).
+                unsafe { interp::clear_async_exception(run.ident.load(Ordering::Relaxed) as c_ulong) };
+            }
+            return Err(WaitError::Interrupted);
+        }
+        if ct.shared.mailbox.is_closed() {
+            return Err(WaitError::Stopped);
+        }
+        if let Some((seq, task)) = ct.next(|| done() || interrupted()) {
+            ct.run(seq, task);
+        }
     }
 }
 
@@ -392,4 +564,6 @@ fn deliver_interrupt(shared: &Shared, seq: u64) {
             }
         });
     }
+    // A request waiting in `block_until` notices the interrupt only when woken.
+    shared.mailbox.poke();
 }

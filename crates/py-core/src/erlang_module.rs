@@ -6,16 +6,67 @@
 //! `#[pymodule]` is refused in sub-interpreters and its caches are shared
 //! across interpreters. Each copy holds the interpreter's `erlang.Pid`,
 //! `erlang.Ref` and `erlang.Atom` types in its module state.
+//!
+//! The functions that reach the VM (`call`, `send`, `whereis`, `atom`, the
+//! logging and tracing sinks) are thin shims over a [`Bridge`] that the NIF
+//! layer installs; the rest of the module is Python
+//! (`python/erlang_module.py`), executed into each copy.
 
-use std::ffi::{c_int, c_void};
-use std::ptr;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr::{self, NonNull};
+use std::sync::OnceLock;
 
 use py_convert::{Attached, ErlTypes, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
+/// What the `erlang` module needs from the VM. Each method runs on a thread
+/// attached to the calling interpreter and returns `None` with a Python
+/// exception set on failure (C-API style). `module` is the calling
+/// interpreter's `erlang` module (for its exception classes and types).
+pub trait Bridge: Send + Sync + 'static {
+    /// `erlang.call(name, *args)`.
+    fn call(&self, py: Attached<'_>, module: &PyObj, name: &PyObj, args: &[PyObj]) -> Option<PyObj>;
+    /// `erlang.send(pid, term)`.
+    fn send(&self, py: Attached<'_>, module: &PyObj, pid: &PyObj, term: &PyObj) -> Option<()>;
+    /// `erlang.whereis(name)`: a Pid or None.
+    fn whereis(&self, py: Attached<'_>, module: &PyObj, name: &PyObj) -> Option<PyObj>;
+    /// `erlang.atom(name)`: an Atom, within the process-wide atom budget.
+    fn atom(&self, py: Attached<'_>, module: &PyObj, name: &PyObj) -> Option<PyObj>;
+    /// Whether `name` is a registered callback.
+    fn is_registered(&self, name: &str) -> bool;
+    /// A log record for the Erlang logger.
+    fn log(&self, py: Attached<'_>, module: &PyObj, level: i64, logger: &PyObj, message: &PyObj, meta: &PyObj) -> Option<()>;
+    /// The lowest Python level the Erlang side wants.
+    fn log_level(&self) -> i64;
+    /// A tracing event (`start`, `event`, `end`) with its fields.
+    fn trace(&self, py: Attached<'_>, module: &PyObj, fields: &[PyObj]) -> Option<()>;
+    /// Whether tracing is enabled.
+    fn tracing(&self) -> bool;
+    /// Starts an asynchronous callback: returns `(fd, token)`; the fd turns
+    /// readable when the result is there.
+    fn async_call_start(&self, py: Attached<'_>, module: &PyObj, name: &PyObj, args: &[PyObj]) -> Option<PyObj>;
+    /// The result of a finished asynchronous callback (or its exception).
+    fn async_call_finish(&self, py: Attached<'_>, module: &PyObj, token: &PyObj) -> Option<PyObj>;
+    /// Forgets an asynchronous callback whose awaiter went away.
+    fn async_call_cancel(&self, py: Attached<'_>, token: &PyObj);
+}
+
+static BRIDGE: OnceLock<Box<dyn Bridge>> = OnceLock::new();
+
+/// Installs the VM bridge (once, when the NIF library loads).
+pub fn set_bridge(bridge: Box<dyn Bridge>) {
+    let _ = BRIDGE.set(bridge);
+}
+
+/// The Python half of the module.
+const PYTHON_PART: &str = include_str!("python/erlang_module.py");
+
 /// Per-interpreter module state (zeroed by CPython, so `None` at first).
 struct ModuleState {
     types: Option<ErlTypes>,
+    /// `ScheduleMarker` and `InlineScheduleMarker`, compared by identity
+    /// against every result of a call from Erlang.
+    markers: Option<(PyObj, PyObj)>,
 }
 
 unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
@@ -26,11 +77,17 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         let py = Attached::assume();
         let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
         let state = ffi::PyModule_GetState(m.as_ptr()) as *mut ModuleState;
-        match ErlTypes::create(py, &m) {
-            Ok(types) => {
-                ptr::write(state, ModuleState { types: Some(types) });
-                0
-            }
+        let result = ErlTypes::create(py, &m).and_then(|types| {
+            ptr::write(state, ModuleState { types: Some(types), markers: None });
+            add_python_part(py, &m)?;
+            let class = |name: &CStr| {
+                PyObj::from_owned(ffi::PyObject_GetAttrString(m.as_ptr(), name.as_ptr())).ok_or_else(|| PyErrInfo::fetch(py))
+            };
+            (*state).markers = Some((class(c"ScheduleMarker")?, class(c"InlineScheduleMarker")?));
+            Ok(())
+        });
+        match result {
+            Ok(()) => 0,
             Err(e) => {
                 let msg = std::ffi::CString::new(format!("erlang module: {}: {}", e.class, e.message))
                     .unwrap_or_default();
@@ -39,6 +96,27 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
             }
         }
     }
+}
+
+/// Runs the module's Python half in its namespace.
+///
+/// # Safety
+/// Attached thread; `module` is the module being executed.
+unsafe fn add_python_part(py: Attached<'_>, module: &PyObj) -> Result<(), PyErrInfo> {
+    let source = std::ffi::CString::new(PYTHON_PART).expect("no NUL in the module source");
+    // SAFETY: caller contract; the module dict is a borrowed reference kept
+    // alive by the module; compiled code and results are owned.
+    unsafe {
+        let dict = ffi::PyModule_GetDict(module.as_ptr());
+        let code = PyObj::from_owned(ffi::Py_CompileString(
+            source.as_ptr(),
+            c"<erlang module>".as_ptr(),
+            ffi::Py_file_input,
+        ))
+        .ok_or_else(|| PyErrInfo::fetch(py))?;
+        PyObj::from_owned(ffi::PyEval_EvalCode(code.as_ptr(), dict, dict)).ok_or_else(|| PyErrInfo::fetch(py))?;
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn free_module(module: *mut c_void) {
@@ -55,6 +133,205 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
         }
     }
 }
+
+type FastFn = unsafe extern "C" fn(*mut ffi::PyObject, *mut *mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+
+const fn fast(name: &'static CStr, f: FastFn, doc: &'static CStr) -> ffi::PyMethodDef {
+    ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+static mut METHODS: [ffi::PyMethodDef; 14] = [
+    fast(c"call", erlang_call, c"call(name, *args): run the Erlang function registered as `name`."),
+    fast(c"send", erlang_send, c"send(pid, term): send `term` to an Erlang process."),
+    fast(c"whereis", erlang_whereis, c"whereis(name): the Pid registered as `name`, or None."),
+    fast(c"atom", erlang_atom, c"atom(name): an Erlang atom (a process-wide budget applies)."),
+    fast(c"consume_time_slice", erlang_consume_time_slice, c"consume_time_slice(percent): always False here."),
+    fast(c"_is_registered", erlang_is_registered, c""),
+    fast(c"_log", erlang_log, c""),
+    fast(c"_log_level", erlang_log_level, c""),
+    fast(c"_trace", erlang_trace, c""),
+    fast(c"_tracing", erlang_tracing, c""),
+    fast(c"_async_call_start", erlang_async_call_start, c""),
+    fast(c"_async_call_finish", erlang_async_call_finish, c""),
+    fast(c"_async_call_cancel", erlang_async_call_cancel, c""),
+    ffi::PyMethodDef::zeroed(),
+];
+
+/// The arguments of a FASTCALL function as borrowed-then-owned objects.
+///
+/// # Safety
+/// Attached thread; `args` points at `n` live objects.
+unsafe fn arguments(args: *mut *mut ffi::PyObject, n: ffi::Py_ssize_t) -> Vec<PyObj> {
+    (0..n.max(0) as usize)
+        // SAFETY: caller contract: each of the n pointers is a live object.
+        .map(|i| unsafe { PyObj::from_borrowed(NonNull::new_unchecked(*args.add(i))) })
+        .collect()
+}
+
+/// # Safety
+/// Attached thread; `module` is the module object CPython passes as `self`.
+unsafe fn module_of(module: *mut ffi::PyObject) -> PyObj {
+    // SAFETY: caller contract.
+    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(module)) }
+}
+
+fn set_error(exc: *mut ffi::PyObject, message: &CStr) -> *mut ffi::PyObject {
+    // SAFETY: called from module functions, with the GIL held; `exc` is a
+    // built-in exception type.
+    unsafe { ffi::PyErr_SetString(exc, message.as_ptr()) };
+    ptr::null_mut()
+}
+
+fn bridge() -> Option<&'static dyn Bridge> {
+    BRIDGE.get().map(|b| b.as_ref())
+}
+
+fn no_vm() -> *mut ffi::PyObject {
+    // SAFETY: reading the address of a built-in exception type.
+    set_error(unsafe { ffi::PyExc_RuntimeError }, c"the erlang module only works inside an Erlang VM")
+}
+
+fn wrong_args(message: &CStr) -> *mut ffi::PyObject {
+    // SAFETY: reading the address of a built-in exception type.
+    set_error(unsafe { ffi::PyExc_TypeError }, message)
+}
+
+fn none_raw() -> *mut ffi::PyObject {
+    // SAFETY: with the GIL held; None is a singleton.
+    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(ffi::Py_None())) }.into_raw()
+}
+
+fn boolean(v: bool) -> *mut ffi::PyObject {
+    // SAFETY: with the GIL held; the booleans are singletons.
+    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(if v { ffi::Py_True() } else { ffi::Py_False() })) }.into_raw()
+}
+
+macro_rules! entry {
+    ($fn_name:ident, |$py:ident, $module:ident, $args:ident| $body:block) => {
+        unsafe extern "C" fn $fn_name(
+            module: *mut ffi::PyObject,
+            args: *mut *mut ffi::PyObject,
+            n: ffi::Py_ssize_t,
+        ) -> *mut ffi::PyObject {
+            // SAFETY: CPython calls module functions with the GIL held,
+            // `module` the module object and `args` `n` live objects.
+            let ($py, $module, $args) = unsafe { (Attached::assume(), module_of(module), arguments(args, n)) };
+            let _ = &$module;
+            $body
+        }
+    };
+}
+
+entry!(erlang_call, |py, module, args| {
+    let Some(b) = bridge() else { return no_vm() };
+    let Some((name, rest)) = args.split_first() else {
+        return wrong_args(c"call() needs the name of a registered function");
+    };
+    b.call(py, &module, name, rest).map_or(ptr::null_mut(), PyObj::into_raw)
+});
+
+entry!(erlang_send, |py, module, args| {
+    let Some(b) = bridge() else { return no_vm() };
+    let [pid, term] = args.as_slice() else { return wrong_args(c"send(pid, term) takes 2 arguments") };
+    match b.send(py, &module, pid, term) {
+        Some(()) => none_raw(),
+        None => ptr::null_mut(),
+    }
+});
+
+entry!(erlang_whereis, |py, module, args| {
+    let Some(b) = bridge() else { return no_vm() };
+    let [name] = args.as_slice() else { return wrong_args(c"whereis(name) takes 1 argument") };
+    b.whereis(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
+});
+
+entry!(erlang_atom, |py, module, args| {
+    let Some(b) = bridge() else { return no_vm() };
+    let [name] = args.as_slice() else { return wrong_args(c"atom(name) takes 1 argument") };
+    b.atom(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
+});
+
+entry!(erlang_consume_time_slice, |_py, _module, _args| {
+    // Python never runs inside a NIF call on a scheduler here: there is no
+    // time slice to consume.
+    boolean(false)
+});
+
+entry!(erlang_is_registered, |_py, _module, args| {
+    let Some(b) = bridge() else { return boolean(false) };
+    let [name] = args.as_slice() else { return wrong_args(c"_is_registered(name)") };
+    // SAFETY: attached; a str argument (anything else is not registered).
+    let text = unsafe {
+        if ffi::PyUnicode_Check(name.as_ptr()) == 0 {
+            return boolean(false);
+        }
+        py_convert::pyobj::str_to_string(name)
+    };
+    boolean(text.is_some_and(|t| b.is_registered(&t)))
+});
+
+entry!(erlang_log, |py, module, args| {
+    let Some(b) = bridge() else { return none_raw() };
+    let [level, logger, message, meta] = args.as_slice() else { return wrong_args(c"_log(level, name, message, meta)") };
+    // SAFETY: attached; PyLong_AsLongLong sets an error on failure.
+    let level = unsafe { ffi::PyLong_AsLongLong(level.as_ptr()) };
+    // SAFETY: attached.
+    if level == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        return ptr::null_mut();
+    }
+    match b.log(py, &module, level, logger, message, meta) {
+        Some(()) => none_raw(),
+        None => ptr::null_mut(),
+    }
+});
+
+entry!(erlang_log_level, |_py, _module, _args| {
+    let level = bridge().map_or(i64::MAX, |b| b.log_level());
+    // SAFETY: attached.
+    unsafe { ffi::PyLong_FromLongLong(level) }
+});
+
+entry!(erlang_trace, |py, module, args| {
+    let Some(b) = bridge() else { return none_raw() };
+    match b.trace(py, &module, &args) {
+        Some(()) => none_raw(),
+        None => ptr::null_mut(),
+    }
+});
+
+entry!(erlang_tracing, |_py, _module, _args| { boolean(bridge().is_some_and(|b| b.tracing())) });
+
+entry!(erlang_async_call_start, |py, module, args| {
+    let Some(b) = bridge() else { return no_vm() };
+    let [name, call_args] = args.as_slice() else { return wrong_args(c"_async_call_start(name, args)") };
+    // SAFETY: attached; a tuple's items are borrowed from it.
+    let items = unsafe {
+        if ffi::PyTuple_Check(call_args.as_ptr()) == 0 {
+            return wrong_args(c"_async_call_start: args must be a tuple");
+        }
+        let n = ffi::PyTuple_GET_SIZE(call_args.as_ptr());
+        arguments(ptr::addr_of_mut!((*(call_args.as_ptr() as *mut ffi::PyTupleObject)).ob_item) as *mut _, n)
+    };
+    b.async_call_start(py, &module, name, &items).map_or(ptr::null_mut(), PyObj::into_raw)
+});
+
+entry!(erlang_async_call_finish, |py, module, args| {
+    let Some(b) = bridge() else { return no_vm() };
+    let [token] = args.as_slice() else { return wrong_args(c"_async_call_finish(token)") };
+    b.async_call_finish(py, &module, token).map_or(ptr::null_mut(), PyObj::into_raw)
+});
+
+entry!(erlang_async_call_cancel, |py, _module, args| {
+    if let (Some(b), [token]) = (bridge(), args.as_slice()) {
+        b.async_call_cancel(py, token);
+    }
+    none_raw()
+});
 
 #[cfg(Py_3_12)]
 static mut SLOTS: [ffi::PyModuleDef_Slot; 3] = [
@@ -74,7 +351,7 @@ static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
     m_name: c"erlang".as_ptr(),
     m_doc: c"Talk to the Erlang VM that embeds this interpreter.".as_ptr(),
     m_size: std::mem::size_of::<ModuleState>() as ffi::Py_ssize_t,
-    m_methods: ptr::null_mut(),
+    m_methods: ptr::addr_of_mut!(METHODS) as *mut ffi::PyMethodDef,
     m_slots: ptr::addr_of_mut!(SLOTS) as *mut ffi::PyModuleDef_Slot,
     m_traverse: None,
     m_clear: None,
@@ -105,4 +382,204 @@ pub fn interpreter_types(py: Attached<'_>) -> Result<(PyObj, ErlTypes), PyErrInf
         })?;
         Ok((m, types.clone_refs()))
     }
+}
+
+/// The exception class `name` of the calling interpreter's `erlang` module
+/// (a new reference), for raising from the bridge.
+pub fn exception_class(_py: Attached<'_>, module: &PyObj, name: &CStr) -> Option<PyObj> {
+    // SAFETY: attached (token); GetAttrString returns a new reference.
+    unsafe { PyObj::from_owned(ffi::PyObject_GetAttrString(module.as_ptr(), name.as_ptr())) }
+}
+
+/// Raises `erlang.<class_name>(message, *extra)` (falling back to
+/// RuntimeError if the class is missing). Returns the null "error" value.
+pub fn raise_erlang(py: Attached<'_>, module: &PyObj, class_name: &CStr, message: &str, extra: Option<&PyObj>) {
+    // SAFETY: attached (token); the objects built are owned and the error
+    // is set from them.
+    unsafe {
+        let Some(class) = exception_class(py, module, class_name) else {
+            ffi::PyErr_Clear();
+            let m = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+            ffi::PyErr_SetString(ffi::PyExc_RuntimeError, m.as_ptr());
+            return;
+        };
+        let text = ffi::PyUnicode_FromStringAndSize(message.as_ptr() as *const c_char, message.len() as ffi::Py_ssize_t);
+        let Some(text) = PyObj::from_owned(text) else { return };
+        let exc = match extra {
+            Some(e) => ffi::PyObject_CallFunctionObjArgs(class.as_ptr(), text.as_ptr(), e.as_ptr(), ptr::null_mut::<ffi::PyObject>()),
+            None => ffi::PyObject_CallOneArg(class.as_ptr(), text.as_ptr()),
+        };
+        if let Some(exc) = PyObj::from_owned(exc) {
+            ffi::PyErr_SetObject(class.as_ptr(), exc.as_ptr());
+        }
+    }
+}
+
+/// The interpreter's Erlang types from its `erlang` module object.
+pub fn module_types(module: &PyObj) -> Option<&ErlTypes> {
+    // SAFETY: `module` is an `erlang` module (callers pass the `self` of its
+    // functions), whose state was initialised by `exec_module`.
+    unsafe {
+        let state = ffi::PyModule_GetState(module.as_ptr()) as *mut ModuleState;
+        if state.is_null() {
+            return None;
+        }
+        (*state).types.as_ref()
+    }
+}
+
+/// What a function called from Erlang asked for by returning a marker.
+pub enum Marker {
+    /// `erlang.schedule(...)`: Erlang runs the registered `callback` with
+    /// `args` (a list) and its result becomes the call's result.
+    Erlang { callback: PyObj, args: PyObj },
+    /// `erlang.schedule_inline(...)`: continue with `module.func(*args,
+    /// **kwargs)` on the same thread.
+    Inline { module: PyObj, func: PyObj, args: PyObj, kwargs: PyObj },
+}
+
+/// The marker `obj` is, if it is one (`module` is the interpreter's
+/// `erlang` module). A marker with attributes missing is not a marker.
+pub fn marker(py: Attached<'_>, module: &PyObj, obj: &PyObj) -> Option<Marker> {
+    // SAFETY: `module` is an initialised `erlang` module (the worker's);
+    // attached (token); attribute reads return new references.
+    unsafe {
+        let state = ffi::PyModule_GetState(module.as_ptr()) as *mut ModuleState;
+        let (schedule, inline) = (*state).markers.as_ref()?;
+        let tp = ffi::Py_TYPE(obj.as_ptr()) as *mut ffi::PyObject;
+        let attr = |name: &CStr| {
+            let v = PyObj::from_owned(ffi::PyObject_GetAttrString(obj.as_ptr(), name.as_ptr()));
+            if v.is_none() {
+                ffi::PyErr_Clear();
+            }
+            v
+        };
+        let _ = py;
+        if tp == schedule.as_ptr() {
+            Some(Marker::Erlang { callback: attr(c"callback")?, args: attr(c"args")? })
+        } else if tp == inline.as_ptr() {
+            Some(Marker::Inline {
+                module: attr(c"module")?,
+                func: attr(c"func")?,
+                args: attr(c"args")?,
+                kwargs: attr(c"kwargs")?,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// Exceptions the bridge raises.
+#[derive(Clone, Copy, Debug)]
+pub enum PyExc {
+    TypeError,
+    ValueError,
+    RuntimeError,
+    KeyboardInterrupt,
+}
+
+/// Sets a built-in exception with `message` (C-API style: the caller then
+/// returns its null/None error value).
+pub fn raise(_py: Attached<'_>, kind: PyExc, message: &str) {
+    let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: attached (token); the exception types are built-in objects.
+    unsafe {
+        let exc = match kind {
+            PyExc::TypeError => ffi::PyExc_TypeError,
+            PyExc::ValueError => ffi::PyExc_ValueError,
+            PyExc::RuntimeError => ffi::PyExc_RuntimeError,
+            PyExc::KeyboardInterrupt => ffi::PyExc_KeyboardInterrupt,
+        };
+        ffi::PyErr_SetString(exc, text.as_ptr());
+    }
+}
+
+/// Clears a pending exception (after a failed optional conversion).
+pub fn clear_error(_py: Attached<'_>) {
+    // SAFETY: attached (token).
+    unsafe { ffi::PyErr_Clear() }
+}
+
+/// `(a, b)` as a Python tuple of ints.
+pub fn int_pair(py: Attached<'_>, a: i64, b: i64) -> Option<PyObj> {
+    // SAFETY: attached (token); new references are handed to the tuple.
+    unsafe {
+        let x = PyObj::from_owned(ffi::PyLong_FromLongLong(a))?;
+        let y = PyObj::from_owned(ffi::PyLong_FromLongLong(b))?;
+        let _ = py;
+        PyObj::from_owned(ffi::PyTuple_Pack(2, x.as_ptr(), y.as_ptr()))
+    }
+}
+
+/// The text of a name argument: `str` (including `erlang.Atom`) or `bytes`.
+pub fn name_text(_py: Attached<'_>, obj: &PyObj) -> Option<String> {
+    // SAFETY: attached (token); type checks before each accessor.
+    unsafe {
+        if ffi::PyUnicode_Check(obj.as_ptr()) != 0 {
+            let s = py_convert::pyobj::str_to_string(obj);
+            if s.is_none() {
+                ffi::PyErr_Clear();
+            }
+            s
+        } else if ffi::PyBytes_Check(obj.as_ptr()) != 0 {
+            let p = ffi::PyBytes_AsString(obj.as_ptr()) as *const u8;
+            let n = ffi::PyBytes_Size(obj.as_ptr()) as usize;
+            Some(String::from_utf8_lossy(std::slice::from_raw_parts(p, n)).into_owned())
+        } else {
+            None
+        }
+    }
+}
+
+/// An integer argument.
+pub fn int_arg(_py: Attached<'_>, obj: &PyObj) -> Option<i64> {
+    // SAFETY: attached (token); PyLong_AsLongLong sets an error on failure.
+    unsafe {
+        let v = ffi::PyLong_AsLongLong(obj.as_ptr());
+        if v == -1 && !ffi::PyErr_Occurred().is_null() {
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+/// Whether `obj` is an `erlang.Pid` of this interpreter.
+pub fn is_pid(types: &ErlTypes, obj: &PyObj) -> bool {
+    // SAFETY: reading the type pointer of a live object.
+    unsafe { ffi::Py_TYPE(obj.as_ptr()) == types.pid_type() }
+}
+
+/// `None` as a new reference.
+pub fn none(_py: Attached<'_>) -> Option<PyObj> {
+    // SAFETY: attached (token); None is an immortal singleton.
+    unsafe { Some(PyObj::from_borrowed(NonNull::new_unchecked(ffi::Py_None()))) }
+}
+
+/// Whether `obj` is `True`.
+pub fn is_true(obj: &PyObj) -> bool {
+    // SAFETY: comparing against the address of the True singleton.
+    obj.as_ptr() == unsafe { ffi::Py_True() }
+}
+
+/// The items of a list or tuple (anything else: `None`).
+pub fn sequence_items(_py: Attached<'_>, obj: &PyObj) -> Option<Vec<PyObj>> {
+    // SAFETY: attached (token); the fast sequence is a new reference whose
+    // items are borrowed and then owned by the Vec.
+    unsafe {
+        if ffi::PyList_Check(obj.as_ptr()) == 0 && ffi::PyTuple_Check(obj.as_ptr()) == 0 {
+            return None;
+        }
+        let seq = PyObj::from_owned(ffi::PySequence_Fast(obj.as_ptr(), c"not a sequence".as_ptr()))?;
+        let n = ffi::PySequence_Fast_GET_SIZE(seq.as_ptr());
+        let items = ffi::PySequence_Fast_ITEMS(seq.as_ptr());
+        Some((0..n as usize).map(|i| PyObj::from_borrowed(NonNull::new_unchecked(*items.add(i)))).collect())
+    }
+}
+
+/// Whether `obj` is an empty dict (or not a dict at all).
+pub fn is_empty_dict(obj: &PyObj) -> bool {
+    // SAFETY: type check before the size read; attached (callers hold the GIL).
+    unsafe { ffi::PyDict_Check(obj.as_ptr()) == 0 || ffi::PyDict_Size(obj.as_ptr()) == 0 }
 }

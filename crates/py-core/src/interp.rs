@@ -38,7 +38,7 @@ pub const fn owngil_supported() -> bool {
 pub(crate) struct ThreadState {
     tstate: *mut ffi::PyThreadState,
     mode: Mode,
-    attached: bool,
+    attached: std::cell::Cell<bool>,
 }
 
 impl ThreadState {
@@ -56,7 +56,7 @@ impl ThreadState {
                         return Err("cannot create a thread state".into());
                     }
                     ffi::PyEval_RestoreThread(ts);
-                    Ok(ThreadState { tstate: ts, mode, attached: true })
+                    Ok(ThreadState { tstate: ts, mode, attached: std::cell::Cell::new(true) })
                 }
             }
             Mode::OwnGil => Self::create_subinterpreter(),
@@ -105,7 +105,7 @@ impl ThreadState {
                 return Err(format!("cannot create a sub-interpreter: {message}"));
             }
             ffi::PyEval_RestoreThread(sub);
-            Ok(ThreadState { tstate: sub, mode: Mode::OwnGil, attached: true })
+            Ok(ThreadState { tstate: sub, mode: Mode::OwnGil, attached: std::cell::Cell::new(true) })
         }
     }
 
@@ -116,27 +116,27 @@ impl ThreadState {
 
     /// Takes the GIL (if not held) and makes this state current.
     #[inline]
-    pub(crate) fn attach(&mut self) {
-        if !self.attached {
+    pub(crate) fn attach(&self) {
+        if !self.attached.get() {
             // SAFETY: the state belongs to this thread and is detached.
             unsafe { ffi::PyEval_RestoreThread(self.tstate) };
-            self.attached = true;
+            self.attached.set(true);
         }
     }
 
     /// Releases the GIL.
     #[inline]
-    pub(crate) fn detach(&mut self) {
-        if self.attached {
+    pub(crate) fn detach(&self) {
+        if self.attached.get() {
             // SAFETY: the state is current on this thread (attached).
             let saved = unsafe { ffi::PyEval_SaveThread() };
             debug_assert_eq!(saved, self.tstate);
-            self.attached = false;
+            self.attached.set(false);
         }
     }
 
     pub(crate) fn is_attached(&self) -> bool {
-        self.attached
+        self.attached.get()
     }
 
     /// The token proving attachment.
@@ -145,7 +145,7 @@ impl ThreadState {
     /// In debug builds, if detached.
     #[inline]
     pub(crate) fn py(&self) -> Attached<'_> {
-        debug_assert!(self.attached);
+        debug_assert!(self.attached.get());
         // SAFETY: attached (checked in debug builds; every caller attaches
         // before running Python work).
         unsafe { Attached::assume() }
@@ -162,7 +162,7 @@ impl ThreadState {
     }
 
     /// Ends the state (and for `OwnGil` the interpreter). Must be attached.
-    pub(crate) fn finish(mut self) {
+    pub(crate) fn finish(self) {
         self.attach();
         // SAFETY: attached; after this nothing uses the state. For a
         // sub-interpreter, this thread's state is its only one (the
@@ -177,7 +177,7 @@ impl ThreadState {
                 Mode::OwnGil => ffi::Py_EndInterpreter(self.tstate),
             }
         }
-        self.attached = false;
+        self.attached.set(false);
     }
 }
 

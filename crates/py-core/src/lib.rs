@@ -24,7 +24,7 @@ pub mod release;
 pub mod runtime;
 pub mod worker;
 
-pub use context::{Context, ContextOptions, FnTask, Task};
+pub use context::{block_until, current_waker, running_seq, Context, ContextOptions, FnTask, Task, WaitError, Waker};
 pub use interp::{owngil_supported, Mode};
 pub use release::{Held, Owner};
 pub use runtime::{Allocator, RuntimeConfig, RuntimeInfo};

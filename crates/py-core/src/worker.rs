@@ -2,6 +2,7 @@
 //! types, the context's namespace, and calls, `eval` and `exec` with the
 //! caches that keep the hot path short (interned names, compiled code).
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
 use std::ptr::{self, NonNull};
@@ -31,18 +32,26 @@ enum CodeMode {
     Exec,
 }
 
+/// Compiled code by mode and source text.
+type CodeCache = HashMap<(CodeMode, Box<[u8]>), PyObj>;
+
 /// Per-context Python state. Only reachable from tasks, which run while the
 /// thread is attached, so every method may use the interpreter.
+///
+/// Every method takes `&self`: a task's Python code may call back into
+/// Erlang, and the context then runs nested tasks on the same thread while
+/// the outer one waits, so several tasks hold the worker at once. The
+/// caches use short `RefCell` borrows that never span a Python call.
 pub struct Worker {
     types: ErlTypes,
-    _erlang_module: PyObj,
+    erlang_module: PyObj,
     builtins: PyObj,
     globals: PyObj,
     limits: Limits,
-    names: HashMap<Box<[u8]>, PyObj>,
-    code: HashMap<(CodeMode, Box<[u8]>), PyObj>,
+    names: RefCell<HashMap<Box<[u8]>, PyObj>>,
+    code: RefCell<CodeCache>,
     /// Report tracebacks with errors (set per task by the caller).
-    want_traceback: bool,
+    want_traceback: Cell<bool>,
     run: Arc<RunState>,
     owner: Owner,
 }
@@ -55,13 +64,13 @@ impl Worker {
             .ok_or_else(|| crate::interp::error_text(py))?;
         let mut w = Worker {
             types,
-            _erlang_module: module,
+            erlang_module: module,
             globals: builtins.clone(),
             builtins,
             limits,
-            names: HashMap::new(),
-            code: HashMap::new(),
-            want_traceback: false,
+            names: RefCell::new(HashMap::new()),
+            code: RefCell::new(HashMap::new()),
+            want_traceback: Cell::new(false),
             run,
             owner,
         };
@@ -75,6 +84,31 @@ impl Worker {
     pub fn py(&self) -> Attached<'_> {
         // SAFETY: see above.
         unsafe { Attached::assume() }
+    }
+
+    /// Drops what `threading` keeps about this thread while `threading` is
+    /// still intact. Python 3.13 otherwise runs the dummy-thread cleanup
+    /// while a sub-interpreter is being torn down, after the module's
+    /// globals are gone, and prints an ignored TypeError.
+    pub(crate) fn forget_thread(&self) {
+        const FORGET: &[u8] = b"import sys as _s\n\
+_t = _s.modules.get('threading')\n\
+_i = getattr(_t, '_thread_local_info', None)\n\
+if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track_dummy_thread_ref\n";
+        if let Ok(ns) = self.new_namespace() {
+            let _ = self.exec(FORGET, Some(&ns));
+        }
+        self.clear_error();
+    }
+
+    /// This interpreter's `erlang` module.
+    pub fn erlang_module(&self) -> &PyObj {
+        &self.erlang_module
+    }
+
+    /// The scheduling marker a call's result is, if it is one.
+    pub fn marker(&self, obj: &PyObj) -> Option<erlang_module::Marker> {
+        erlang_module::marker(self.py(), &self.erlang_module, obj)
     }
 
     #[inline]
@@ -93,13 +127,13 @@ impl Worker {
     }
 
     /// Whether errors should carry a formatted traceback.
-    pub fn set_want_traceback(&mut self, yes: bool) {
-        self.want_traceback = yes;
+    pub fn set_want_traceback(&self, yes: bool) {
+        self.want_traceback.set(yes);
     }
 
     /// The current Python error, taken and cleared.
     pub fn take_error(&self) -> PyErrInfo {
-        PyErrInfo::fetch_with(self.py(), self.want_traceback)
+        PyErrInfo::fetch_with(self.py(), self.want_traceback.get())
     }
 
     /// Clears any pending Python error (a task must leave none behind).
@@ -137,7 +171,8 @@ impl Worker {
         unsafe { PyObj::from_owned(p) }.ok_or_else(|| self.take_error())
     }
 
-    /// A fresh namespace like `__main__`'s: `__name__` and `__builtins__`.
+    /// A fresh namespace like `__main__`'s: `__name__`, `__builtins__`, and
+    /// `erlang` already bound.
     pub fn new_namespace(&self) -> Result<PyObj, PyErrInfo> {
         // SAFETY: attached; owned references.
         unsafe {
@@ -145,6 +180,9 @@ impl Worker {
             let name = self.owned(ffi::PyUnicode_FromString(c"__main__".as_ptr()))?;
             if ffi::PyDict_SetItemString(d.as_ptr(), c"__name__".as_ptr(), name.as_ptr()) < 0
                 || ffi::PyDict_SetItemString(d.as_ptr(), c"__builtins__".as_ptr(), self.builtins.as_ptr()) < 0
+                // `erlang` is there without an import, as in the C library's
+                // injected namespaces.
+                || ffi::PyDict_SetItemString(d.as_ptr(), c"erlang".as_ptr(), self.erlang_module.as_ptr()) < 0
             {
                 return Err(self.take_error());
             }
@@ -153,8 +191,8 @@ impl Worker {
     }
 
     /// An interned `str` for a name, cached.
-    pub fn name(&mut self, bytes: &[u8]) -> Result<PyObj, PyErrInfo> {
-        if let Some(n) = self.names.get(bytes) {
+    pub fn name(&self, bytes: &[u8]) -> Result<PyObj, PyErrInfo> {
+        if let Some(n) = self.names.borrow().get(bytes) {
             return Ok(n.clone());
         }
         // SAFETY: attached; the bytes outlive the call.
@@ -168,15 +206,16 @@ impl Worker {
             ffi::PyUnicode_InternInPlace(&mut raw);
             PyObj::from_owned(raw).expect("interned str")
         };
-        if self.names.len() >= MAX_CACHED_NAMES {
-            self.names.clear();
+        let mut names = self.names.borrow_mut();
+        if names.len() >= MAX_CACHED_NAMES {
+            names.clear();
         }
-        self.names.insert(bytes.into(), s.clone());
+        names.insert(bytes.into(), s.clone());
         Ok(s)
     }
 
     /// `sys.modules[name]`, importing it if needed.
-    pub fn import(&mut self, module: &[u8]) -> Result<PyObj, PyErrInfo> {
+    pub fn import(&self, module: &[u8]) -> Result<PyObj, PyErrInfo> {
         let name = self.name(module)?;
         // SAFETY: attached; GetModule returns a new reference or NULL (with
         // or without an error set).
@@ -192,7 +231,7 @@ impl Worker {
     }
 
     /// `getattr(obj, name)` for one name.
-    pub fn getattr(&mut self, obj: &PyObj, name: &[u8]) -> Result<PyObj, PyErrInfo> {
+    pub fn getattr(&self, obj: &PyObj, name: &[u8]) -> Result<PyObj, PyErrInfo> {
         let n = self.name(name)?;
         // SAFETY: attached; both objects alive.
         self.owned(unsafe { ffi::PyObject_GetAttr(obj.as_ptr(), n.as_ptr()) })
@@ -201,7 +240,7 @@ impl Worker {
     /// The callable `module.func` (dots in `func` walk attributes). For the
     /// module `__main__`, the function is looked up in `env` (the caller's
     /// namespace, or the context's own).
-    pub fn resolve(&mut self, module: &[u8], func: &[u8], env: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+    pub fn resolve(&self, module: &[u8], func: &[u8], env: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
         let mut parts = func.split(|&b| b == b'.');
         let first = parts.next().unwrap_or(b"");
         let mut obj = if module == b"__main__" {
@@ -243,7 +282,7 @@ impl Worker {
 
     /// `functools.partial(trampoline, f)`: `f` called from a Python frame
     /// whose globals are `env` (or the context's namespace).
-    fn with_frame(&mut self, f: PyObj, env: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+    fn with_frame(&self, f: PyObj, env: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
         let globals = env.unwrap_or(&self.globals).clone();
         let trampoline = self.eval(TRAMPOLINE, Some(&globals), None)?;
         let partial = self.resolve(b"functools", b"partial", None)?;
@@ -251,7 +290,7 @@ impl Worker {
     }
 
     /// `callable(*args, **kwargs)`; `args` are moved into the call.
-    pub fn call(&mut self, callable: &PyObj, args: &[PyObj], kwargs: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+    pub fn call(&self, callable: &PyObj, args: &[PyObj], kwargs: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
         // `PyObj` is a transparent pointer, so the slice is an array of
         // object pointers as vectorcall expects.
         let argv = args.as_ptr() as *const *mut ffi::PyObject;
@@ -265,8 +304,8 @@ impl Worker {
         })
     }
 
-    fn compile(&mut self, source: &[u8], mode: CodeMode) -> Result<PyObj, PyErrInfo> {
-        if let Some(c) = self.code.get(&(mode, source.into())) {
+    fn compile(&self, source: &[u8], mode: CodeMode) -> Result<PyObj, PyErrInfo> {
+        if let Some(c) = self.code.borrow().get(&(mode, source.into())) {
             return Ok(c.clone());
         }
         let Ok(text) = CString::new(source) else {
@@ -284,10 +323,11 @@ impl Worker {
         let code = self.owned(unsafe {
             ffi::Py_CompileStringExFlags(text.as_ptr(), c"<string>".as_ptr(), start, ptr::null_mut(), -1)
         })?;
-        if self.code.len() >= MAX_CACHED_CODE {
-            self.code.clear();
+        let mut cache = self.code.borrow_mut();
+        if cache.len() >= MAX_CACHED_CODE {
+            cache.clear();
         }
-        self.code.insert((mode, source.into()), code.clone());
+        cache.insert((mode, source.into()), code.clone());
         Ok(code)
     }
 
@@ -295,7 +335,7 @@ impl Worker {
     /// `None`). `locals` are laid over a copy of the namespace, so names
     /// they bind are visible everywhere in the expression (comprehensions
     /// and lambdas included) and nothing leaks into the namespace.
-    pub fn eval(&mut self, source: &[u8], globals: Option<&PyObj>, locals: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
+    pub fn eval(&self, source: &[u8], globals: Option<&PyObj>, locals: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
         let code = self.compile(source, CodeMode::Eval)?;
         let globals = globals.unwrap_or(&self.globals).clone();
         // SAFETY: attached; all objects alive for the calls.
@@ -315,7 +355,7 @@ impl Worker {
     }
 
     /// Executes statements in `globals` (the context's namespace if `None`).
-    pub fn exec(&mut self, source: &[u8], globals: Option<&PyObj>) -> Result<(), PyErrInfo> {
+    pub fn exec(&self, source: &[u8], globals: Option<&PyObj>) -> Result<(), PyErrInfo> {
         let code = self.compile(source, CodeMode::Exec)?;
         let globals = globals.unwrap_or(&self.globals).clone();
         // SAFETY: attached; all objects alive for the call.

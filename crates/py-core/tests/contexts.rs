@@ -24,7 +24,7 @@ fn to_term(w: &Worker, o: &PyObj) -> Term {
 }
 
 /// Runs `f` on the context and waits for its result.
-fn on<R: Send + 'static>(ctx: &Context, f: impl FnOnce(&mut Worker) -> R + Send + 'static) -> R {
+fn on<R: Send + 'static>(ctx: &Context, f: impl FnOnce(&Worker) -> R + Send + 'static) -> R {
     let (tx, rx) = mpsc::channel();
     ctx.submit_fn(move |w| {
         let _ = tx.send(f(w));
@@ -173,7 +173,7 @@ fn interrupt_stops_a_busy_task_and_the_context_stays_usable() {
 struct Reply(mpsc::Sender<&'static str>);
 
 impl Task for Reply {
-    fn run(self: Box<Self>, _w: &mut Worker) {
+    fn run(self: Box<Self>, _w: &Worker) {
         let _ = self.0.send("ran");
     }
     fn cancel(self: Box<Self>) {

@@ -24,6 +24,8 @@ pub struct ContextRes {
     /// The `py_context` process that created it (where operations on the
     /// object handles this context makes are routed).
     pub owner: Option<LocalPid>,
+    /// Requests whose callers stopped waiting (see `callback::abandon`).
+    pub closed_routes: crate::callback::ClosedRoutes,
 }
 
 #[rustler::resource_impl]
@@ -50,7 +52,7 @@ fn context_create<'a>(env: Env<'a>, requested: Term<'a>) -> Term<'a> {
         Ok(ctx) => {
             let id = ctx.interp_id();
             let owner = env.pid();
-            (ok(), ResourceArc::new(ContextRes { ctx, owner: Some(owner) }), id).encode(env)
+            (ok(), ResourceArc::new(ContextRes { ctx, owner: Some(owner), closed_routes: Default::default() }), id).encode(env)
         }
         Err(e) => (error(), reason_term(env, &e)).encode(env),
     }

@@ -4,6 +4,7 @@
 
 use std::ffi::{c_int, c_uint};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use py_convert::etf;
@@ -284,6 +285,94 @@ pub fn make_atom(env: NifEnv, name: &str) -> Option<RawTerm> {
     bytes.extend_from_slice(&(name.len() as u16).to_be_bytes());
     bytes.extend_from_slice(name.as_bytes());
     binary_to_term(env, &bytes, false)
+}
+
+/// The atom named `name` if it already exists (never creates one).
+pub fn existing_atom(env: NifEnv, name: &str) -> Option<RawTerm> {
+    if name.chars().count() > 255 {
+        return None;
+    }
+    if name.is_ascii() {
+        let mut atom = RawTerm::default();
+        // SAFETY: valid env; ASCII text is valid Latin-1; `atom` is written
+        // only on success.
+        let found = unsafe {
+            nif::enif_make_existing_atom_len(
+                env.raw(),
+                name.as_ptr() as *const _,
+                name.len(),
+                &mut atom,
+                nif::ErlNifCharEncoding::ERL_NIF_LATIN1,
+            )
+        };
+        return (found != 0).then_some(atom);
+    }
+    // The safe external-format decoder refuses to create atoms.
+    let mut bytes = vec![etf::VERSION, 118];
+    bytes.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(name.as_bytes());
+    binary_to_term(env, &bytes, true)
+}
+
+/// Atoms Python code has created so far, against [`atom_budget`].
+static ATOMS_CREATED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many new atoms Python code may create (`erlang.atom`, `erlang.Atom`
+/// values sent to Erlang): `ERLANG_PYTHON_MAX_ATOMS`, default 10 000. The
+/// VM's atom table is never garbage collected, so a loop making atoms from
+/// data must hit an exception, not exhaust it.
+pub fn atom_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var("ERLANG_PYTHON_MAX_ATOMS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(10_000)
+    })
+}
+
+/// The error for an atom over the budget.
+pub const ATOM_BUDGET_EXHAUSTED: &str = "too many atoms created from Python (ERLANG_PYTHON_MAX_ATOMS)";
+
+/// An atom for Python code: existing atoms are free, new ones count against
+/// [`atom_budget`].
+pub fn make_budgeted_atom(env: NifEnv, name: &str) -> Result<RawTerm, ConvertError> {
+    if let Some(a) = existing_atom(env, name) {
+        return Ok(a);
+    }
+    if name.chars().count() > 255 {
+        return Err(ConvertError::BadTerm("atom name longer than 255 characters"));
+    }
+    if ATOMS_CREATED.fetch_add(1, Ordering::Relaxed) >= atom_budget() {
+        ATOMS_CREATED.fetch_sub(1, Ordering::Relaxed);
+        return Err(ConvertError::BadTerm(ATOM_BUDGET_EXHAUSTED));
+    }
+    make_atom(env, name).ok_or(ConvertError::BadTerm("atom name longer than 255 characters"))
+}
+
+/// The local process registered as `name`. Only from threads the VM does
+/// not manage (context threads, Python threads).
+pub fn whereis(name: &str) -> Option<ErlNifPid> {
+    let scratch = MsgEnv::new();
+    let atom = existing_atom(scratch.env(), name)?;
+    // SAFETY: ErlNifPid is plain data filled on success; a NULL env is the
+    // documented form for threads the VM does not manage.
+    unsafe {
+        let mut pid: ErlNifPid = std::mem::zeroed();
+        (nif::enif_whereis_pid(ptr::null_mut(), atom, &mut pid) != 0).then_some(pid)
+    }
+}
+
+/// The local pid a pid term stands for (`None` for remote pids).
+pub fn local_pid(env: NifEnv, t: RawTerm) -> Option<ErlNifPid> {
+    // SAFETY: valid env; ErlNifPid is plain data filled on success.
+    unsafe {
+        let mut pid: ErlNifPid = std::mem::zeroed();
+        (nif::enif_get_local_pid(env.raw(), t, &mut pid) != 0).then_some(pid)
+    }
+}
+
+/// The term of a local pid.
+pub fn pid_term(env: NifEnv, pid: &ErlNifPid) -> RawTerm {
+    // SAFETY: valid env; a pid is an immediate term.
+    unsafe { nif::enif_make_pid(env.raw(), *pid) }
 }
 
 /// Decodes an external-format binary into `env`.
@@ -657,7 +746,7 @@ impl TermSink for EnvSink<'_> {
     }
 
     fn atom(&mut self, name: &str) -> Result<RawTerm, ConvertError> {
-        make_atom(self.env, name).ok_or(ConvertError::BadTerm("atom name longer than 255 characters"))
+        make_budgeted_atom(self.env, name)
     }
 
     #[inline]

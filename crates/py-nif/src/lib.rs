@@ -10,10 +10,15 @@
 //! * [`objects`] — process-bound namespaces and object handles.
 //! * [`semaphore`] — the call limiter behind `py_semaphore`.
 //! * [`runtime`] — starting Python, version and capability queries.
+//! * [`callback`] — `erlang.call` / `erlang.async_call`: Python calling
+//!   registered Erlang functions, with no replay and any nesting.
+//! * [`vm_bridge`] — the rest of the `erlang` module's VM side: send,
+//!   whereis, atoms, logging and tracing sinks.
 //!
 //! The Erlang stub `py_nif.erl` is generated from this library's NIF table
 //! (`make stub`), never written by hand.
 
+pub mod callback;
 pub mod context;
 pub mod enif;
 pub mod lend;
@@ -22,10 +27,12 @@ pub mod reply;
 pub mod request;
 pub mod runtime;
 pub mod semaphore;
+pub mod vm_bridge;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     enif::init_atoms(enif::NifEnv::of(env));
     enif::init_fast_terms(enif::NifEnv::of(env));
+    py_core::erlang_module::set_bridge(Box::new(vm_bridge::VmBridge));
     true
 }
 

@@ -9,6 +9,8 @@
 //!   Message a charlist), `{error, {Class, Message, Traceback}}` when the
 //!   caller asked for tracebacks,
 //! * `{error, Reason}` for conversion failures (see [`convert_error`]),
+//! * `{py_schedule, Callback, Args}`: the call returned
+//!   `erlang.schedule(...)`; the caller runs the callback,
 //! * `{py_etf, Binary}`: any of the above in the external term format, for
 //!   values holding maps of more than 32 keys, which OTP 25 cannot build
 //!   outside a scheduler thread (erlang/otp #8208); the caller decodes it
@@ -34,6 +36,9 @@ pub enum Outcome {
     PyError(PyErrInfo),
     Convert(ConvertError),
     Error(&'static str),
+    /// `erlang.schedule(...)` was returned: replied as
+    /// `{py_schedule, Callback, Args}` and run by the caller.
+    Schedule { callback: PyObj, args: PyObj },
 }
 
 impl From<PyErrInfo> for Outcome {
@@ -96,6 +101,13 @@ pub fn outcome_term(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, outcom
         Outcome::PyError(e) => error(env, python_error(env, e)),
         Outcome::Convert(e) => error(env, convert_error(env, e)),
         Outcome::Error(what) => error(env, atom(env, what)),
+        Outcome::Schedule { callback, args } => {
+            let mut part = |o: &PyObj| py_to_term(worker.py(), worker.types(), sink, o, worker.limits());
+            match (part(callback), part(args)) {
+                (Ok(c), Ok(a)) => tuple(env, &[atom(env, "py_schedule"), c, a]),
+                (Err(e), _) | (_, Err(e)) => outcome_term(env, worker, sink, &Outcome::from(e)),
+            }
+        }
     }
 }
 

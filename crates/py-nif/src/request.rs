@@ -22,10 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use py_convert::{term_to_py, PyObj, TermSource};
+use py_core::erlang_module::{self, Marker};
 use py_core::Worker;
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
+use crate::callback;
 use crate::context::ContextRes;
 use crate::enif::{self, name_bytes, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::lend::Loan;
@@ -92,9 +94,12 @@ struct Request {
 unsafe impl Send for Request {}
 
 impl py_core::Task for Request {
-    fn run(self: Box<Self>, w: &mut Worker) {
+    fn run(self: Box<Self>, w: &Worker) {
         let Request { env, caller, tag, flags, namespace, ctx, job } = *self;
         w.set_want_traceback(true);
+        // A caller waiting for the reply serves the request's callbacks;
+        // `spawn_call` callers may not be waiting, so theirs go elsewhere.
+        let _route = callback::enter_request(caller.filter(|_| flags & FLAG_RESPONSE == 0), &ctx, w);
         let src = EnvSource { env: env.env(), handles: Some(objects::resolve_handle) };
         // Arguments and the result are released after the reply is sent:
         // freeing a large structure takes about as long as building it, and
@@ -143,7 +148,7 @@ impl py_core::Task for Request {
 }
 
 fn execute(
-    w: &mut Worker,
+    w: &Worker,
     src: &EnvSource,
     namespace: Option<&ResourceArc<EnvRes>>,
     job: &Job,
@@ -172,7 +177,7 @@ fn execute(
                 };
                 let result = w.call(&callable, argv, kw.as_ref());
                 argv.extend(kw);
-                Ok(Outcome::Value(result?))
+                follow_markers(w, globals.as_ref(), result?)
             }
             Job::Eval { code, locals } => {
                 let locals = match locals {
@@ -208,6 +213,31 @@ fn execute(
         }
     };
     run().unwrap_or_else(|e| e)
+}
+
+/// How many `erlang.schedule_inline` continuations one call may chain.
+const MAX_INLINE_CONTINUATIONS: usize = 10_000;
+
+/// The outcome of a call whose result may be a scheduling marker:
+/// `schedule_inline` continues here, `schedule` hands over to Erlang.
+fn follow_markers(w: &Worker, globals: Option<&PyObj>, mut result: PyObj) -> Result<Outcome, Outcome> {
+    for _ in 0..MAX_INLINE_CONTINUATIONS {
+        match w.marker(&result) {
+            None => return Ok(Outcome::Value(result)),
+            Some(Marker::Erlang { callback, args }) => return Ok(Outcome::Schedule { callback, args }),
+            Some(Marker::Inline { module, func, args, kwargs }) => {
+                let py = w.py();
+                let (Some(m), Some(f)) = (erlang_module::name_text(py, &module), erlang_module::name_text(py, &func)) else {
+                    return Err(Outcome::Error("bad_schedule_inline"));
+                };
+                let callable = w.resolve(m.as_bytes(), f.as_bytes(), globals)?;
+                let argv = erlang_module::sequence_items(py, &args).ok_or(Outcome::Error("bad_schedule_inline"))?;
+                let kw = (!erlang_module::is_empty_dict(&kwargs)).then_some(&kwargs);
+                result = w.call(&callable, &argv, kw)?;
+            }
+        }
+    }
+    Err(Outcome::Error("schedule_inline_too_deep"))
 }
 
 /// Converts positional arguments into `argv` and returns the kwargs dict.

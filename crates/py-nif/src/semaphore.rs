@@ -8,7 +8,10 @@
 //! A caller that finds no free slot is queued as a waiter; each release
 //! sends `py_semaphore_free` to the first waiter still alive, which then
 //! tries again (callers also retry on a short timer, so a wake-up lost to a
-//! waiter that gave up meanwhile delays nobody for long).
+//! waiter that gave up meanwhile delays nobody for long). A waiter that
+//! stops waiting calls `semaphore_forget/0` and then drops any wake-up in
+//! its mailbox: wake-ups are sent under the queue lock, so none can arrive
+//! after that.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +41,12 @@ static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// Like `try_acquire`, queueing `caller` to be told when a slot frees.
 pub fn try_acquire_or_wait(caller: Option<ErlNifPid>) -> Result<(), (usize, usize)> {
-    try_acquire().inspect_err(|_| {
+    try_acquire().inspect(|_| {
+        // A waiter that got its slot leaves the queue.
+        if let (Some(pid), true) = (caller, WAITING.load(Ordering::Acquire) > 0) {
+            forget(&pid);
+        }
+    }).inspect_err(|_| {
         if let Some(pid) = caller {
             let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
             q.push_back(pid);
@@ -62,12 +70,9 @@ pub fn release() {
 fn wake_one() {
     let mut env = MsgEnv::new();
     loop {
-        let next = {
-            let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
-            let next = q.pop_front();
-            WAITING.store(q.len(), Ordering::Release);
-            next
-        };
+        let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
+        let next = q.pop_front();
+        WAITING.store(q.len(), Ordering::Release);
         let Some(pid) = next else { return };
         let msg = crate::reply::atom(env.env(), "py_semaphore_free");
         // A failed send means the waiter is gone: try the next one.
@@ -110,6 +115,23 @@ fn semaphore_acquire(env: Env<'_>) -> Term<'_> {
         Ok(()) => ok().encode(env),
         Err((c, m)) => (overloaded(), c, m).encode(env),
     }
+}
+
+/// `semaphore_forget() -> ok`: the calling process no longer waits for a
+/// slot; after this returns no `py_semaphore_free` will be sent to it.
+#[rustler::nif]
+fn semaphore_forget(env: Env<'_>) -> rustler::Atom {
+    if let Some(me) = crate::enif::self_pid(crate::enif::NifEnv::of(env)) {
+        forget(&me);
+    }
+    ok()
+}
+
+fn forget(pid: &ErlNifPid) {
+    let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
+    // SAFETY: comparing two pids (plain data).
+    q.retain(|p| unsafe { rustler::sys::enif_compare_pids(p, pid) } != 0);
+    WAITING.store(q.len(), Ordering::Release);
 }
 
 /// `semaphore_release() -> ok`

@@ -31,4 +31,14 @@ defmodule PyTest do
   test "a wrapper module works from Elixir" do
     assert %{"a" => 2, "b" => 1} = ElixirApp.word_counts("a b a")
   end
+
+  test "Python calls an Elixir function and sends messages back" do
+    :ok = :py.register_function(:elixir_upcase, fn [s] -> String.upcase(s) end)
+    assert {:ok, "ÉLIXIR"} = :py.eval("erlang.elixir_upcase('élixir')")
+
+    me = self()
+    assert {:ok, :none} = :py.call(:erlang, :send, [me, {"from", "python"}])
+    assert_receive {"from", "python"}
+    :ok = :py.unregister_function(:elixir_upcase)
+  end
 end

@@ -1,0 +1,294 @@
+# The Python half of the built-in `erlang` module, executed into each
+# interpreter's copy of the module after its C functions are in place
+# (call, send, whereis, atom, consume_time_slice and the private _helpers).
+# Kept import-light: logging, threading and asyncio load on first use.
+
+__all__ = [
+    "call", "send", "reply", "whereis", "atom", "Atom", "Pid", "Ref",
+    "ProcessError", "ErlangError", "async_call", "schedule", "schedule_py",
+    "schedule_inline", "consume_time_slice", "ScheduleMarker",
+    "InlineScheduleMarker", "state_get", "state_set", "state_delete",
+    "state_keys", "state_clear", "state_incr", "state_decr",
+    "ErlangHandler", "setup_logging", "Span", "trace",
+]
+
+
+class ProcessError(Exception):
+    """The target Erlang process does not exist (for example in send)."""
+
+
+class ErlangError(RuntimeError):
+    """An Erlang callback failed; `reason` holds the Erlang reason."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason
+
+
+class SuspensionRequired(BaseException):
+    """Kept for compatibility with code written for the C library; never
+    raised here: callbacks run exactly once, without suspend-and-replay."""
+
+
+class ScheduleMarker:
+    """Returned by a function called from Erlang: Erlang then runs the
+    registered callback `callback` with `args`, and its result becomes the
+    call's result."""
+
+    __slots__ = ("callback", "args")
+
+    def __init__(self, callback, args):
+        self.callback = callback
+        self.args = list(args)
+
+    def __repr__(self):
+        return f"erlang.ScheduleMarker({self.callback!r}, {self.args!r})"
+
+
+class InlineScheduleMarker:
+    """Returned by a function called from Erlang: the call continues with
+    `module.func(*args, **kwargs)` on the same thread, without a round trip
+    through Erlang."""
+
+    __slots__ = ("module", "func", "args", "kwargs")
+
+    def __init__(self, module, func, args, kwargs):
+        self.module = module
+        self.func = func
+        self.args = list(args or ())
+        self.kwargs = dict(kwargs or {})
+
+    def __repr__(self):
+        return f"erlang.InlineScheduleMarker({self.module!r}, {self.func!r})"
+
+
+def schedule(callback_name, *args):
+    """Finish this call by running an Erlang callback (see ScheduleMarker)."""
+    return ScheduleMarker(callback_name, args)
+
+
+def schedule_py(module, func, args=None, kwargs=None):
+    """Finish this call by calling Python `module.func` again through Erlang."""
+    return ScheduleMarker("_execute_py", (module, func, list(args or ()), dict(kwargs or {})))
+
+
+def schedule_inline(module, func, args=None, kwargs=None):
+    """Continue this call with `module.func(*args, **kwargs)` directly."""
+    return InlineScheduleMarker(module, func, args, kwargs)
+
+
+class Function:
+    """A registered Erlang function, callable from Python."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, *args):
+        return call(self.name, *args)
+
+    def __repr__(self):
+        return f"<erlang.Function {self.name}>"
+
+
+def __getattr__(name):
+    # Only registered callbacks appear as attributes: introspecting
+    # libraries (torch, inspect) must not see functions that do not exist.
+    lazy = _LAZY.get(name)
+    if lazy is not None:
+        value = lazy()
+        globals()[name] = value
+        return value
+    if not name.startswith("_") and _is_registered(name):
+        return Function(name)
+    raise AttributeError(f"module 'erlang' has no attribute {name!r}")
+
+
+def reply(pid, term):
+    """Send `term` to `pid`; returns True."""
+    send(pid, term)
+    return True
+
+
+async def async_call(name, *args):
+    """`await erlang.async_call(name, *args)`: an Erlang callback from
+    asyncio code, without blocking the event loop."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    fd, token = _async_call_start(name, args)
+
+    def ready():
+        loop.remove_reader(fd)
+        if fut.cancelled():
+            _async_call_cancel(token)
+            return
+        try:
+            fut.set_result(_async_call_finish(token))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiter
+            fut.set_exception(exc)
+
+    loop.add_reader(fd, ready)
+    try:
+        return await fut
+    finally:
+        if not fut.done():
+            loop.remove_reader(fd)
+            _async_call_cancel(token)
+
+
+# Shared state (py_state), through built-in callbacks.
+def state_get(key):
+    return call("state_get", key)
+
+
+def state_set(key, value):
+    return call("state_set", key, value)
+
+
+def state_delete(key):
+    return call("state_delete", key)
+
+
+def state_keys():
+    return call("state_keys")
+
+
+def state_clear():
+    return call("state_clear")
+
+
+def state_incr(key, n=1):
+    return call("state_incr", key, n)
+
+
+def state_decr(key, n=1):
+    return call("state_decr", key, n)
+
+
+# Logging to the Erlang logger.
+def _make_handler_class():
+    import logging
+
+    class ErlangHandler(logging.Handler):
+        """A logging handler that forwards records to the Erlang logger
+        (through py_logger), with module, line and function metadata."""
+
+        def emit(self, record):
+            if record.levelno < _log_level():
+                return
+            try:
+                message = self.format(record)
+                meta = {
+                    "module": record.module,
+                    "lineno": record.lineno,
+                    "funcName": record.funcName,
+                    "thread": record.threadName,
+                }
+                _log(record.levelno, record.name, message, meta)
+            except Exception:  # noqa: BLE001 - logging must not raise
+                self.handleError(record)
+
+    return ErlangHandler
+
+
+def setup_logging(level=10, format=None):
+    """Send Python logging at `level` and above to the Erlang logger;
+    returns the handler installed on the root logger."""
+    import logging
+
+    handler = globals().get("ErlangHandler") or __getattr__("ErlangHandler")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if isinstance(existing, handler):
+            root.removeHandler(existing)
+    h = handler()
+    h.setLevel(level)
+    if format:
+        h.setFormatter(logging.Formatter(format))
+    root.addHandler(h)
+    root.setLevel(level)
+    return h
+
+
+# Tracing spans (collected by py_tracer while tracing is enabled).
+def _span_state():
+    import threading
+
+    return threading.local()
+
+
+def _make_span_class():
+    import os
+    import time
+
+    local = _span_state()
+
+    def now_us():
+        return time.monotonic_ns() // 1000
+
+    class Span:
+        """`with erlang.Span(name, **attrs) as span:` records a span with
+        its parent (the enclosing span on this thread), duration, status
+        ('ok' or 'error' with the exception) and events."""
+
+        __slots__ = ("name", "attrs", "span_id", "parent_id", "_prev", "_on")
+
+        def __init__(self, name, **attrs):
+            self.name = name
+            self.attrs = attrs
+            self.span_id = int.from_bytes(os.urandom(8), "little") or 1
+            self.parent_id = None
+            self._prev = None
+            self._on = False
+
+        def __enter__(self):
+            self._prev = getattr(local, "span", None)
+            self.parent_id = self._prev.span_id if self._prev is not None else None
+            local.span = self
+            self._on = _tracing()
+            if self._on:
+                _trace("start", self.span_id, self.parent_id, self.name, self.attrs, now_us())
+            return self
+
+        def event(self, name, **attrs):
+            if self._on:
+                _trace("event", self.span_id, name, attrs, now_us())
+
+        def __exit__(self, exc_type, exc, tb):
+            local.span = self._prev
+            if self._on:
+                if exc_type is None:
+                    _trace("end", self.span_id, "ok", {}, now_us())
+                else:
+                    _trace("end", self.span_id, "error", {"exception": f"{exc_type.__name__}: {exc}"}, now_us())
+            return False
+
+    return Span
+
+
+def trace(name=None):
+    """Decorator: run the function inside a Span named after it."""
+    span = globals().get("Span") or __getattr__("Span")
+
+    def wrap(fn):
+        import functools
+
+        label = name or fn.__qualname__
+
+        @functools.wraps(fn)
+        def traced(*args, **kwargs):
+            with span(label):
+                return fn(*args, **kwargs)
+
+        return traced
+
+    if callable(name):
+        fn, name = name, None
+        return wrap(fn)
+    return wrap
+
+
+_LAZY = {"ErlangHandler": _make_handler_class, "Span": _make_span_class}

@@ -1,0 +1,135 @@
+"""Type stub for the built-in `erlang` module that erlang_python provides in
+every interpreter it runs (the main one and each own-GIL sub-interpreter).
+
+Put this directory on your editor's or mypy's stub path (for mypy:
+`MYPY_PATH=$(erl -noshell -eval 'io:format("~s", [code:priv_dir(erlang_python)]), halt().')`).
+"""
+
+import logging
+from typing import Any, Callable, Iterable, Mapping, NoReturn, Sequence, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# --- Erlang values with no Python equivalent --------------------------------
+
+class Pid:
+    """An Erlang process identifier. Not constructible from Python; equal
+    and hashable by identity of the process."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Ref:
+    """An Erlang reference (from `make_ref()`), round-tripping exactly."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Atom(str):
+    """An Erlang atom; equal to its name. Make one with `atom(name)`."""
+
+# --- Exceptions ---------------------------------------------------------------
+
+class ProcessError(Exception):
+    """The target Erlang process is not alive (`send`)."""
+
+class ErlangError(RuntimeError):
+    """An Erlang callback failed, or none is registered under the name.
+    `reason` holds the Erlang error reason, converted when possible."""
+    reason: Any
+    def __init__(self, message: str, reason: Any = ...) -> None: ...
+
+class SuspensionRequired(BaseException):
+    """Kept for code written for the C library; never raised here."""
+
+# --- Calling Erlang -------------------------------------------------------------
+
+def call(name: str | bytes, *args: Any) -> Any:
+    """Run the Erlang function registered as `name` (py:register_function)
+    with `args` and return its result. Raises ErlangError if it fails.
+    Python code runs exactly once; nesting back into Python is unlimited."""
+
+async def async_call(name: str | bytes, *args: Any) -> Any:
+    """`call` for asyncio code: awaits the result without blocking the loop;
+    several may run concurrently (asyncio.gather)."""
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    """`erlang.<name>(*args)` and `from erlang import <name>` for registered
+    names only; any other attribute raises AttributeError."""
+
+# --- Messages and names ---------------------------------------------------------
+
+def send(pid: Pid, term: Any) -> None:
+    """Send `term` to a process. Raises ProcessError if it is not alive."""
+
+def reply(pid: Pid, term: Any) -> bool:
+    """`send` that returns True."""
+
+def whereis(name: str | bytes | Atom) -> Pid | None:
+    """The process registered under `name`, or None."""
+
+def atom(name: str) -> Atom:
+    """An atom. New atoms count against ERLANG_PYTHON_MAX_ATOMS (default
+    10 000 per VM); beyond it RuntimeError is raised."""
+
+# --- Scheduling -------------------------------------------------------------------
+
+class ScheduleMarker:
+    callback: str
+    args: list[Any]
+    def __init__(self, callback: str, args: Iterable[Any]) -> None: ...
+
+class InlineScheduleMarker:
+    module: str
+    func: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    def __init__(self, module: str, func: str, args: Iterable[Any] | None, kwargs: Mapping[str, Any] | None) -> None: ...
+
+def schedule(callback_name: str, *args: Any) -> ScheduleMarker:
+    """Return this from a function called from Erlang: the registered
+    callback then runs in Erlang and its result becomes the call's."""
+
+def schedule_py(module: str, func: str, args: Sequence[Any] | None = ..., kwargs: Mapping[str, Any] | None = ...) -> ScheduleMarker:
+    """Return this to finish the call with `module.func(*args, **kwargs)`
+    called again through Erlang."""
+
+def schedule_inline(module: str, func: str, args: Sequence[Any] | None = ..., kwargs: Mapping[str, Any] | None = ...) -> InlineScheduleMarker:
+    """Return this to continue the call with `module.func(*args, **kwargs)`
+    on the same thread, without a trip through Erlang."""
+
+def consume_time_slice(percent: int) -> bool:
+    """Always False: Python never runs on an Erlang scheduler here."""
+
+# --- Shared state (py_state) ----------------------------------------------------------
+
+def state_get(key: Any) -> Any: ...
+def state_set(key: Any, value: Any) -> None: ...
+def state_delete(key: Any) -> None: ...
+def state_keys() -> list[Any]: ...
+def state_clear() -> None: ...
+def state_incr(key: Any, n: int = ...) -> int: ...
+def state_decr(key: Any, n: int = ...) -> int: ...
+
+# --- Logging and tracing --------------------------------------------------------------
+
+class ErlangHandler(logging.Handler):
+    """Forwards records to the Erlang logger (domain [python]) with module,
+    line, function and thread metadata."""
+    def emit(self, record: logging.LogRecord) -> None: ...
+
+def setup_logging(level: int = ..., format: str | None = ...) -> ErlangHandler:
+    """Install an ErlangHandler on the root logger at `level`."""
+
+class Span:
+    """`with erlang.Span(name, **attrs) as span:` records a tracing span
+    (collected by py_tracer while tracing is enabled)."""
+    name: str
+    attrs: dict[str, Any]
+    span_id: int
+    parent_id: int | None
+    def __init__(self, name: str, **attrs: Any) -> None: ...
+    def __enter__(self) -> "Span": ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
+    def event(self, name: str, **attrs: Any) -> None: ...
+
+def trace(name: str | _F | None = ...) -> Any:
+    """Decorator: run the function inside a Span named after it (or `name`)."""

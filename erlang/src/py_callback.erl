@@ -1,0 +1,231 @@
+%% @doc Erlang functions callable from Python: the registry behind
+%% `py:register_function/2,3' and the serving of `erlang.call' from Python.
+%%
+%% A Python call of a registered function arrives as a message
+%% `{py_callback, Ticket, Name, Args}'. When it comes from a request whose
+%% caller waits for the reply (`py:call', `py:eval', ...), the caller serves
+%% it itself while it waits (`serve/1' from `py_context:await/5'): the
+%% function runs in the caller's process, and a `py:call' it makes goes to
+%% the same context, which runs it on top of the waiting Python code. Every
+%% other callback (casts, Python threads, asyncio) reaches this server, which
+%% runs each in a new process.
+%%
+%% Names are stored as binaries; `erlang.<name>' and `from erlang import
+%% <name>' in Python see exactly the registered names.
+-module(py_callback).
+-behaviour(gen_server).
+-compile({no_auto_import, [register/2, unregister/1]}).
+
+-export([start_link/0, register/2, register/3, unregister/1, lookup/1, execute/2,
+         serve/1, serving/0, run_scheduled/2, registered/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(TABLE, py_callbacks).
+-define(SERVING, '$py_serving_callback').
+%% How deep an Erlang error reason is printed in the Python exception text.
+-define(REASON_DEPTH, 30).
+
+-type name() :: atom() | binary() | string().
+-type callback() :: fun((list()) -> term()) | {module(), atom()}.
+
+%%% ---------------------------------------------------------------------
+%%% API
+%%% ---------------------------------------------------------------------
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Registers `Fun' under `Name': Python's `erlang.call(Name, A, B)'
+%% runs `Fun([A, B])' (a fun of another arity N is applied to N arguments).
+-spec register(name(), fun() | {module(), atom()}) -> ok.
+register(Name, Fun) when is_function(Fun) ->
+    gen_server:call(?MODULE, {register, name(Name), Fun});
+register(Name, {M, F}) when is_atom(M), is_atom(F) ->
+    gen_server:call(?MODULE, {register, name(Name), {M, F}}).
+
+%% @doc Registers `Module:Function(Args)' under `Name'.
+-spec register(name(), module(), atom()) -> ok.
+register(Name, Module, Function) ->
+    register(Name, {Module, Function}).
+
+-spec unregister(name()) -> ok.
+unregister(Name) ->
+    gen_server:call(?MODULE, {unregister, name(Name)}).
+
+-spec lookup(name()) -> {ok, callback()} | {error, not_found}.
+lookup(Name) ->
+    case ets:lookup(?TABLE, name(Name)) of
+        [{_, Callback}] -> {ok, Callback};
+        [] -> {error, not_found}
+    end.
+
+%% @doc The registered names.
+-spec registered() -> [binary()].
+registered() ->
+    [N || {N, _} <- ets:tab2list(?TABLE)].
+
+%% @doc Runs the function registered as `Name' with `Args'.
+-spec execute(name(), list()) ->
+    {ok, term()} | {error, {not_found, binary()}} | {error, {atom(), term(), list()}}.
+execute(Name, Args) ->
+    case lookup(Name) of
+        {ok, Callback} ->
+            try {ok, apply_callback(Callback, Args)}
+            catch Class:Reason:Stack -> {error, {Class, Reason, Stack}}
+            end;
+        {error, not_found} ->
+            {error, {not_found, name(Name)}}
+    end.
+
+%% @doc Serves one callback message from Python: runs the function and
+%% hands the result back to the waiting Python code.
+-spec serve({py_callback, reference(), binary(), term()}) -> ok.
+serve({py_callback, Ticket, Name, Args}) ->
+    Outer = erlang:put(?SERVING, true),
+    Reply =
+        try decode_args(Args) of
+            Decoded ->
+                case execute(Name, Decoded) of
+                    {ok, Value} ->
+                        {ok, Value};
+                    {error, {not_found, _}} ->
+                        {error, error, not_found,
+                         text("no Erlang function is registered as '~ts'", [Name])};
+                    {error, {Class, Reason, Stack}} ->
+                        {error, Class, Reason, describe(Name, Class, Reason, Stack)}
+                end
+        catch
+            Class:Reason:Stack -> {error, Class, Reason, describe(Name, Class, Reason, Stack)}
+        end,
+    restore_serving(Outer),
+    reply(Ticket, Reply).
+
+%% @doc Whether the calling process is running a function Python called.
+-spec serving() -> boolean().
+serving() ->
+    erlang:get(?SERVING) =:= true.
+
+restore_serving(undefined) -> erlang:erase(?SERVING);
+restore_serving(Outer) -> erlang:put(?SERVING, Outer).
+
+%% @doc Finishes a call whose Python function returned
+%% `erlang.schedule(Name, *Args)' (or `schedule_py'): runs the callback in
+%% the caller and returns its result as the call's.
+-spec run_scheduled(binary(), list()) -> {ok, term()} | {error, term()}.
+run_scheduled(<<"_execute_py">>, [Module, Function, Args, Kwargs]) ->
+    py:call(Module, Function, Args, Kwargs);
+run_scheduled(Name, Args) ->
+    case execute(Name, Args) of
+        {ok, Value} -> {ok, Value};
+        {error, {not_found, N}} -> {error, {callback_not_found, N}};
+        {error, {Class, Reason, _Stack}} -> {error, {Class, Reason}}
+    end.
+
+%%% ---------------------------------------------------------------------
+%%% Server
+%%% ---------------------------------------------------------------------
+
+init([]) ->
+    process_flag(trap_exit, true),
+    _ = ets:new(?TABLE, [named_table, protected, set, {read_concurrency, true}]),
+    ok = py_nif:callback_names_reset(),
+    lists:foreach(fun({Name, Callback}) -> store(name(Name), Callback) end, builtins()),
+    {ok, #{}}.
+
+handle_call({register, Name, Callback}, _From, State) ->
+    store(Name, Callback),
+    {reply, ok, State};
+handle_call({unregister, Name}, _From, State) ->
+    ets:delete(?TABLE, Name),
+    ok = py_nif:callback_name_set(Name, false),
+    {reply, ok, State};
+handle_call(_Request, _From, State) ->
+    {reply, {error, unknown_request}, State}.
+
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+handle_info({py_callback, _, _, _} = Callback, State) ->
+    _ = proc_lib:spawn(fun() -> serve(Callback) end),
+    {noreply, State};
+handle_info(_Info, State) ->
+    {noreply, State}.
+
+terminate(_Reason, _State) ->
+    py_nif:callback_names_reset().
+
+%%% ---------------------------------------------------------------------
+%%% Internals
+%%% ---------------------------------------------------------------------
+
+store(Name, Callback) ->
+    ets:insert(?TABLE, {Name, Callback}),
+    ok = py_nif:callback_name_set(Name, true).
+
+apply_callback(Fun, Args) when is_function(Fun, 1) -> Fun(Args);
+apply_callback(Fun, Args) when is_function(Fun, length(Args)) -> apply(Fun, Args);
+apply_callback(Fun, Args) when is_function(Fun) -> erlang:error({badarity, {Fun, Args}});
+apply_callback({M, F}, Args) -> M:F(Args).
+
+reply(Ticket, Reply) ->
+    case py_nif:callback_reply(Ticket, Reply) of
+        heavy -> py_nif:callback_reply_heavy(Ticket, Reply);
+        ok -> ok
+    end.
+
+decode_args({py_etf, Encoded}) -> binary_to_term(Encoded);
+decode_args(Args) when is_list(Args) -> Args.
+
+name(Name) when is_binary(Name) -> Name;
+name(Name) when is_atom(Name) -> atom_to_binary(Name, utf8);
+name(Name) when is_list(Name) -> unicode:characters_to_binary(Name).
+
+text(Format, Args) ->
+    unicode:characters_to_binary(io_lib:format(Format, Args)).
+
+describe(Name, Class, Reason, Stack) ->
+    Where = case Stack of
+                [{M, F, A, _} | _] when is_list(A) -> text(" in ~p:~p/~p", [M, F, length(A)]);
+                [{M, F, A, _} | _] -> text(" in ~p:~p/~p", [M, F, A]);
+                _ -> <<>>
+            end,
+    Head = text("Erlang callback '~ts' failed: ~p:~0tP", [Name, Class, Reason, ?REASON_DEPTH]),
+    <<Head/binary, Where/binary>>.
+
+%% Callbacks every installation has: shared state, name lookup, and the
+%% plumbing of erlang.send and erlang.schedule_py.
+builtins() ->
+    [{'_whereis', fun([Name]) -> whereis_name(Name) end},
+     {'_py_send', fun([Pid, Encoded]) -> send_encoded(Pid, Encoded) end},
+     {'_execute_py', fun([M, F, A, K]) ->
+                             case py:call(M, F, A, K) of
+                                 {ok, V} -> V;
+                                 {error, E} -> erlang:error(E)
+                             end
+                     end}
+     | py_state:callbacks()].
+
+whereis_name(Name) when is_atom(Name) -> whereis_or_none(Name);
+whereis_name(Name) when is_binary(Name) ->
+    try binary_to_existing_atom(Name, utf8) of
+        Atom -> whereis_or_none(Atom)
+    catch error:badarg -> none
+    end.
+
+whereis_or_none(Atom) ->
+    case whereis(Atom) of
+        undefined -> none;
+        Pid -> Pid
+    end.
+
+%% erlang.send for values a Python thread cannot build (large maps) and for
+%% pids on other nodes: true when sent, false when the process is gone.
+send_encoded(Pid, Encoded) when is_pid(Pid), node(Pid) =:= node() ->
+    case is_process_alive(Pid) of
+        true -> Pid ! binary_to_term(Encoded), true;
+        false -> false
+    end;
+send_encoded(Pid, Encoded) when is_pid(Pid) ->
+    Pid ! binary_to_term(Encoded),
+    true.
