@@ -10,7 +10,7 @@ ENV := source scripts/env.sh &&
 FUZZ_SECONDS ?= 30
 REBAR ?= rebar3
 
-.PHONY: all setup build stub check-stub demo test test-rust test-erlang test-elixir \
+.PHONY: all setup build stub check-stub demo test test-rust test-erlang test-elixir bench-erlang \
         test-other-pythons fuzz bench pybench clean
 
 all: build
@@ -64,6 +64,9 @@ fuzz: setup
 
 bench: build
 	@$(ENV) cargo bench -p py-benches
+
+bench-erlang: build
+	@$(ENV) escript benches/erlang/callbacks.escript
 
 pybench: build
 	@$(ENV) escript ../shared/bench/pybench.escript --lib erlang/_build/default/lib/erlang_python

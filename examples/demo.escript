@@ -74,6 +74,23 @@ main(_) ->
             io:format("  (own-GIL sub-interpreters need Python 3.12+)~n")
     end,
     ok = py_context:stop(Ctx),
+
+    section("Python calling Erlang", []),
+    ok = py:register_function(price, fun([Item]) -> maps:get(Item, #{<<"tea">> => 3, <<"cake">> => 5}) end),
+    show("py:register_function(price, ...), then py:eval(<<\"erlang.price('tea') + erlang.price('cake')\">>)",
+         py:eval(<<"erlang.price('tea') + erlang.price('cake')">>)),
+    ok = py:exec(<<"trail = []\n"
+                   "def countdown(n):\n"
+                   "    trail.append(n)\n"
+                   "    return 0 if n == 0 else erlang.call('again', n) + 1\n">>),
+    ok = py:register_function(again, fun([N]) -> {ok, V} = py:call('__main__', countdown, [N - 1]), V end),
+    show("Python -> Erlang -> Python, 20 levels deep, every line run once",
+         {py:call('__main__', countdown, [20]), py:eval(<<"len(trail)">>)}),
+    Self = self(),
+    {ok, none} = py:call(erlang, send, [Self, {<<"hello">>, <<"from python">>}]),
+    show("erlang.send(pid, ...) from Python", receive Msg -> {ok, Msg} after 1000 -> timeout end),
+    show("shared state: erlang.state_incr('visits') from Python, py:state_fetch from Erlang",
+         {py:eval(<<"erlang.state_incr('visits', 3)">>), py:state_fetch(<<"visits">>)}),
     io:format("~nDone.~n"),
     halt(0).
 

@@ -461,8 +461,16 @@ pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Re
         // SAFETY: attached (token): save the thread state while parked, then
         // restore the same one.
         let saved = unsafe { ffi::PyEval_SaveThread() };
+        // Poll briefly before parking, as context threads do between
+        // requests: an answer from Erlang usually comes within microseconds,
+        // and waking a parked thread costs more than that.
+        let poll_until = std::time::Instant::now() + DEFAULT_POLL_WINDOW;
         while !done() {
-            thread::park();
+            if std::time::Instant::now() < poll_until {
+                thread::yield_now();
+            } else {
+                thread::park();
+            }
         }
         // SAFETY: restores the state saved above, on the same thread.
         unsafe { ffi::PyEval_RestoreThread(saved) };
