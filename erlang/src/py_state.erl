@@ -3,8 +3,10 @@
 %% delete/keys/clear/incr/decr' and from Erlang as `py:state_*'.
 %%
 %% `max_state_entries' (application environment, default `infinity') caps
-%% the number of keys: storing a new key beyond it returns `{error, full}'.
-%% The key `'$py_state_size$'' is reserved for the entry count.
+%% the number of keys: storing a new key beyond it returns `{error, full}'
+%% (concurrent inserts of new keys may overshoot the cap by the number of
+%% writers racing). The key `'$py_state_size$'' is reserved, as in the C
+%% library.
 -module(py_state).
 -behaviour(gen_server).
 
@@ -32,7 +34,6 @@ init_tab() ->
         undefined ->
             _ = ets:new(?TABLE, [named_table, public, set,
                                  {read_concurrency, true}, {write_concurrency, true}]),
-            ets:insert(?TABLE, {?SIZE_KEY, 0}),
             ok;
         _ ->
             ok
@@ -52,7 +53,7 @@ store(?SIZE_KEY, _Value) ->
     {error, reserved_key};
 store(Key, Value) ->
     case ets:insert_new(?TABLE, {Key, Value}) of
-        true -> admit(Key);
+        true -> admit({Key, Value});
         false -> ets:insert(?TABLE, {Key, Value}), ok
     end.
 
@@ -60,19 +61,16 @@ store(Key, Value) ->
 remove(?SIZE_KEY) ->
     ok;
 remove(Key) ->
-    case ets:take(?TABLE, Key) of
-        [_] -> _ = ets:update_counter(?TABLE, ?SIZE_KEY, -1), ok;
-        [] -> ok
-    end.
+    ets:delete(?TABLE, Key),
+    ok.
 
 -spec keys() -> [term()].
 keys() ->
-    ets:select(?TABLE, [{{'$1', '_'}, [{'=/=', '$1', ?SIZE_KEY}], ['$1']}]).
+    ets:select(?TABLE, [{{'$1', '_'}, [], ['$1']}]).
 
 -spec clear() -> ok.
 clear() ->
     ets:delete_all_objects(?TABLE),
-    ets:insert(?TABLE, {?SIZE_KEY, 0}),
     ok.
 
 %% @doc Adds 1 to the counter `Key' (created at 0) and returns the new value.
@@ -86,7 +84,7 @@ incr(?SIZE_KEY, _N) ->
 incr(Key, N) when is_integer(N) ->
     case ets:insert_new(?TABLE, {Key, 0}) of
         true ->
-            case admit(Key) of
+            case admit({Key, 0}) of
                 ok -> ok;
                 {error, full} -> erlang:error(full)
             end;
@@ -140,14 +138,15 @@ handle_info(_Info, State) ->
 %%% Internals
 %%% ---------------------------------------------------------------------
 
-%% Counts a key that was just inserted, undoing it past the cap.
-admit(Key) ->
-    Size = ets:update_counter(?TABLE, ?SIZE_KEY, 1),
+%% Checks a just-inserted entry against the cap, taking it out again past
+%% it (unless another writer has replaced it meanwhile).
+admit(Entry) ->
     case application:get_env(erlang_python, max_state_entries, infinity) of
-        Max when is_integer(Max), Size > Max ->
-            ets:delete(?TABLE, Key),
-            _ = ets:update_counter(?TABLE, ?SIZE_KEY, -1),
-            {error, full};
+        Max when is_integer(Max) ->
+            case ets:info(?TABLE, size) > Max of
+                true -> ets:delete_object(?TABLE, Entry), {error, full};
+                false -> ok
+            end;
         _ ->
             ok
     end.

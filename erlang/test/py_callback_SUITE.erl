@@ -20,6 +20,7 @@ groups() ->
              whereis_names, pids_and_refs_round_trip, atoms, schedule_markers,
              schedule_inline_chain, dead_callback_process_raises,
              interrupt_while_waiting_for_erlang, callbacks_after_the_caller_gave_up,
+             callbacks_after_the_caller_died, abandoned_request_never_runs,
              module_surface],
     [{worker, [], Cases}, {owngil, [], Cases}].
 
@@ -380,6 +381,46 @@ callbacks_after_the_caller_gave_up(Config) ->
     ?assertEqual({ok, 3}, eval(Config, <<"erlang.add(1, 2)">>)),
     %% No stray message was left behind.
     receive Stray -> ct:fail({stray, Stray}) after 0 -> ok end.
+
+callbacks_after_the_caller_died(Config) ->
+    Ctx = ?config(ctx, Config),
+    Self = self(),
+    ok = py:register_function(quit_caller, fun(_) -> exit(self(), kill) end),
+    ok = py:register_function(after_quit, fun(_) -> Self ! after_quit_served, ok end),
+    exec(Config, <<"def two():\n"
+                   "    try:\n"
+                   "        erlang.call('quit_caller')\n"
+                   "    except erlang.ErlangError:\n"
+                   "        pass\n"
+                   "    return erlang.call('after_quit')\n">>),
+    {Caller, MRef} = spawn_monitor(fun() -> py_context:call(Ctx, '__main__', two, []) end),
+    receive {'DOWN', MRef, process, Caller, killed} -> ok end,
+    %% The second callback could not go to the dead caller: py_callback ran it.
+    receive after_quit_served -> ok end,
+    ?assertEqual({ok, 3}, eval(Config, <<"erlang.add(1, 2)">>)).
+
+abandoned_request_never_runs(Config) ->
+    Ctx = ?config(ctx, Config),
+    Self = self(),
+    exec(Config, <<"import time\n"
+                   "marks = []\n"
+                   "def busy(pid):\n"
+                   "    erlang.send(pid, 'busy')\n"
+                   "    try:\n"
+                   "        while True:\n"
+                   "            time.sleep(0.005)\n"
+                   "    except KeyboardInterrupt:\n"
+                   "        return 'stopped'\n"
+                   "def mark():\n"
+                   "    marks.append(1)\n">>),
+    Busy = py:spawn_call(Ctx, '__main__', busy, [Self]),
+    receive <<"busy">> -> ok end,
+    %% Queued behind `busy', this request times out before it starts...
+    ?assertEqual({error, timeout}, py_context:call(Ctx, '__main__', mark, [], #{}, 50)),
+    ok = py:interrupt(Ctx),
+    ?assertEqual({ok, <<"stopped">>}, py:await(Busy, 10000)),
+    %% ...and so never runs.
+    ?assertEqual({ok, []}, eval(Config, <<"marks">>)).
 
 module_surface(Config) ->
     {ok, Names} = eval(Config, <<"sorted(n for n in ['call', 'send', 'whereis', 'atom', 'Atom', 'Pid', 'Ref', "

@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::ffi::c_ulong;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -87,15 +87,49 @@ pub(crate) struct RunState {
     running: AtomicU64,
     /// An asynchronous KeyboardInterrupt was set and may not be raised yet.
     interrupt_pending: AtomicBool,
-    /// A request waiting in `block_until` under a nested one, asked to
-    /// stop: it raises KeyboardInterrupt once the nested one returns.
-    stop_waiting: AtomicU64,
-    /// The requests waiting in `block_until`, outermost first.
-    waiting: Mutex<Vec<u64>>,
+    /// The requests waiting in `block_until`, outermost first, each with
+    /// whether it was asked to stop (it raises KeyboardInterrupt once the
+    /// requests nested on top of it have returned).
+    waiting: Mutex<Vec<(u64, bool)>>,
+    /// How many entries of `waiting` are asked to stop (checked without
+    /// the lock while polling).
+    stops: AtomicUsize,
     ident: AtomicU64,
 }
 
 impl RunState {
+    /// Asks the waiting request `seq` to stop; false if it is not waiting.
+    fn stop_waiting(&self, seq: u64) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        match waiting.iter_mut().find(|(s, _)| *s == seq) {
+            Some((_, stop)) => {
+                if !*stop {
+                    *stop = true;
+                    self.stops.fetch_add(1, Ordering::AcqRel);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the waiting request `seq` was asked to stop.
+    fn asked_to_stop(&self, seq: u64) -> bool {
+        self.stops.load(Ordering::Acquire) > 0
+            && self.waiting.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|&(s, stop)| s == seq && stop)
+    }
+
+    fn push_waiting(&self, seq: u64) {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).push((seq, false));
+    }
+
+    fn pop_waiting(&self) {
+        let popped = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some((_, true)) = popped {
+            self.stops.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Ends the interruptible part of the current task, withdrawing an
     /// interrupt that has not fired yet. Call with the GIL held.
     pub(crate) fn settle(&self) {
@@ -143,8 +177,8 @@ impl Context {
             run: Arc::new(RunState {
                 running: AtomicU64::new(0),
                 interrupt_pending: AtomicBool::new(false),
-                stop_waiting: AtomicU64::new(0),
                 waiting: Mutex::new(Vec::new()),
+                stops: AtomicUsize::new(0),
                 ident: AtomicU64::new(0),
             }),
             next_seq: AtomicU64::new(1),
@@ -181,8 +215,23 @@ impl Context {
     /// or gives the task back if the context is stopping.
     #[inline]
     pub fn submit(&self, task: Box<dyn Task>) -> Result<u64, Box<dyn Task>> {
-        let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.shared.mailbox.push((seq, task)).map(|_| seq).map_err(|(_, t)| t)
+        let seq = self.reserve_seq();
+        self.submit_as(seq, task).map(|_| seq)
+    }
+
+    /// A sequence number for a task submitted later with [`submit_as`]
+    /// (for callers that must record it before the task can run).
+    ///
+    /// [`submit_as`]: Context::submit_as
+    #[inline]
+    pub fn reserve_seq(&self) -> u64 {
+        self.shared.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues a task under a number from [`Context::reserve_seq`].
+    #[inline]
+    pub fn submit_as(&self, seq: u64, task: Box<dyn Task>) -> Result<(), Box<dyn Task>> {
+        self.shared.mailbox.push((seq, task)).map_err(|(_, t)| t)
     }
 
     /// Queues a closure.
@@ -195,19 +244,16 @@ impl Context {
     /// running when asked; delivery happens on the interrupter thread.
     pub fn interrupt(&self, seq: Option<u64>) -> bool {
         let running = self.shared.run.running.load(Ordering::Acquire);
-        if running == 0 || seq.is_some_and(|s| s > running) {
-            return false;
+        if let Some(s) = seq.filter(|&s| s != running) {
+            // Not the innermost request: it may be waiting for Erlang under
+            // nested ones.
+            return self.shared.run.stop_waiting(s) && {
+                self.shared.mailbox.poke();
+                true
+            };
         }
-        if let Some(s) = seq.filter(|&s| s < running) {
-            // An older request still in progress is waiting for Erlang
-            // under nested ones.
-            let waiting = self.shared.run.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            if !waiting.contains(&s) {
-                return false;
-            }
-            self.shared.run.stop_waiting.store(s, Ordering::Release);
-            self.shared.mailbox.poke();
-            return true;
+        if running == 0 {
+            return false;
         }
         interrupter().send((self.shared.clone(), seq.unwrap_or(running)));
         true
@@ -315,7 +361,19 @@ impl ContextThread {
             let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
             return;
         }
-        let outer = self.shared.run.running.swap(seq, Ordering::AcqRel);
+        let run = &self.shared.run;
+        let outer = run.running.load(Ordering::Acquire);
+        if outer != 0 && run.interrupt_pending.swap(false, Ordering::AcqRel) {
+            // An interrupt meant for the waiting request arrived while it
+            // waited: it must not fire in this nested one. The waiting
+            // request raises it itself once this one is done.
+            // SAFETY: attached on this context thread (loop invariant).
+            unsafe { interp::clear_async_exception(run.ident.load(Ordering::Relaxed) as c_ulong) };
+            run.stop_waiting(outer);
+        }
+        // Changed with the GIL held, as the interrupter checks it with the
+        // GIL held.
+        run.running.store(seq, Ordering::Release);
         let outcome = catch_unwind(AssertUnwindSafe(|| task.run(&self.worker)));
         // Settles an interrupt that arrived after the task's own code ended.
         self.shared.run.settle();
@@ -481,9 +539,9 @@ pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Re
     let ct = unsafe { &*ct };
     let run = &ct.shared.run;
     let mine = run.running.load(Ordering::Acquire);
-    run.waiting.lock().unwrap_or_else(|p| p.into_inner()).push(mine);
+    run.push_waiting(mine);
     let result = wait_serving(ct, mine, done);
-    run.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    run.pop_waiting();
     result
 }
 
@@ -492,14 +550,13 @@ fn wait_serving(ct: &ContextThread, mine: u64, done: &dyn Fn() -> bool) -> Resul
     let run = &ct.shared.run;
     let interrupted = || {
         (run.interrupt_pending.load(Ordering::Acquire) && run.running.load(Ordering::Acquire) == mine)
-            || (mine != 0 && run.stop_waiting.load(Ordering::Acquire) == mine)
+            || (mine != 0 && run.asked_to_stop(mine))
     };
     loop {
         if done() {
             return Ok(());
         }
         if interrupted() {
-            let _ = run.stop_waiting.compare_exchange(mine, 0, Ordering::AcqRel, Ordering::Relaxed);
             // Withdraw the pending asynchronous exception: the caller raises
             // KeyboardInterrupt itself, right now.
             if run.interrupt_pending.swap(false, Ordering::AcqRel) {

@@ -222,7 +222,12 @@ macro_rules! entry {
             // `module` the module object and `args` `n` live objects.
             let ($py, $module, $args) = unsafe { (Attached::assume(), module_of(module), arguments(args, n)) };
             let _ = &$module;
-            $body
+            // A panic must not unwind into CPython (and from there abort
+            // the VM): it becomes a SystemError.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| $body)).unwrap_or_else(|_| {
+                // SAFETY: reading the address of a built-in exception type.
+                set_error(unsafe { ffi::PyExc_SystemError }, c"internal error in the erlang module")
+            })
         }
     };
 }

@@ -22,7 +22,7 @@
 //! ([`abandon`]), so later callbacks of that request go to `py_callback`.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -44,6 +44,7 @@ use crate::reply::{atom, binary, tuple};
 rustler::atoms! {
     ok,
     heavy,
+    not_running,
 }
 
 /// Results with more terms than this are copied on a dirty scheduler.
@@ -126,15 +127,59 @@ impl Drop for Ticket {
 // ---------------------------------------------------------------------------
 // The route of the request running on this thread
 
+/// Whether a request's caller still waits for its reply (and so serves its
+/// callbacks). Shared by the request and its context's [`Routes`].
+pub struct RouteState {
+    caller: ErlNifPid,
+    /// Cleared by [`abandon`]; sends to the caller happen under this lock,
+    /// so none can follow the abandonment.
+    open: Mutex<bool>,
+}
+
+impl RouteState {
+    pub fn is_open(&self) -> bool {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The routes of one context's requests that have not ended, by sequence
+/// number, for [`abandon`].
+#[derive(Default)]
+pub struct Routes(Mutex<HashMap<u64, Arc<RouteState>>>);
+
+impl Routes {
+    /// Registers a request about to be queued as `seq`.
+    pub fn open(&self, seq: u64, caller: ErlNifPid) -> Arc<RouteState> {
+        let state = Arc::new(RouteState { caller, open: Mutex::new(true) });
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, state.clone());
+        state
+    }
+
+    /// Forgets a request that ended (or never ran).
+    pub fn end(&self, seq: u64) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
+    }
+}
+
+/// The caller of request `seq` stops waiting (timeout): callbacks the
+/// request makes from now on go to `py_callback`, and if it has not started
+/// it will not run. Every callback sent to the caller before this returns is
+/// already in its mailbox.
+pub fn abandon(ctx: &ContextRes, seq: u64) {
+    let state = ctx.routes.0.lock().unwrap_or_else(|p| p.into_inner()).get(&seq).cloned();
+    if let Some(state) = state {
+        *state.open.lock().unwrap_or_else(|p| p.into_inner()) = false;
+    }
+}
+
 /// What a callback needs to know about the request it is made from.
 #[derive(Clone, Copy)]
 struct Route {
-    /// The process waiting for the request's reply, which serves its
-    /// callbacks (`None` for casts and `spawn_call`).
-    caller: Option<ErlNifPid>,
+    /// The request's route to its waiting caller (`None` for casts and
+    /// `spawn_call`).
+    caller: Option<*const RouteState>,
     ctx: *const ResourceArc<ContextRes>,
     worker: *const Worker,
-    seq: u64,
 }
 
 thread_local! {
@@ -151,52 +196,21 @@ impl Drop for RouteGuard {
 }
 
 /// Marks the start of a request on a context thread (until the guard is
-/// dropped); `caller` serves its callbacks when given.
-pub fn enter_request(caller: Option<ErlNifPid>, ctx: &ResourceArc<ContextRes>, worker: &Worker) -> RouteGuard {
-    let seq = py_core::running_seq().unwrap_or(0);
-    let route = Route { caller, ctx, worker, seq };
+/// dropped); its callbacks go to the caller while `caller` is open.
+pub fn enter_request(caller: Option<&Arc<RouteState>>, ctx: &ResourceArc<ContextRes>, worker: &Worker) -> RouteGuard {
+    let route = Route { caller: caller.map(Arc::as_ptr), ctx, worker };
     RouteGuard(ROUTE.with(|r| r.replace(Some(route))))
 }
 
-/// Requests of one context whose callers stopped waiting (timeouts): their
-/// callbacks must not be sent to those callers any more.
-#[derive(Default)]
-pub struct ClosedRoutes(Mutex<VecDeque<u64>>);
-
-impl ClosedRoutes {
-    /// How many abandoned requests are remembered (a request is abandoned
-    /// at most once, and the oldest ones have long finished).
-    const KEEP: usize = 64;
-
-    fn close(&self, seq: u64) {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() == Self::KEEP {
-            q.pop_front();
-        }
-        q.push_back(seq);
-    }
-}
-
-/// The caller of request `seq` stops waiting: callbacks the request makes
-/// from now on go to `py_callback`. Every callback sent to the caller before
-/// this returns is already in its mailbox.
-pub fn abandon(ctx: &ContextRes, seq: u64) {
-    ctx.closed_routes.close(seq);
-}
-
 /// Sends `msg` to the request's caller if its route is open; false if the
-/// message must go elsewhere.
+/// message must go elsewhere (it is then still valid).
 fn send_to_caller(route: &Route, env: &mut MsgEnv, msg: RawTerm) -> bool {
-    let Some(caller) = &route.caller else { return false };
-    // SAFETY: a route is only set while its request runs, which keeps the
-    // context resource alive.
-    let ctx = unsafe { &*route.ctx };
-    // The lock orders this send against `abandon`.
-    let closed = ctx.closed_routes.0.lock().unwrap_or_else(|p| p.into_inner());
-    if closed.contains(&route.seq) {
-        return false;
-    }
-    env.send_and_clear(caller, msg)
+    let Some(state) = route.caller else { return false };
+    // SAFETY: a route is only set while its request runs, which holds the
+    // route state.
+    let state = unsafe { &*state };
+    let open = state.open.lock().unwrap_or_else(|p| p.into_inner());
+    *open && env.send_and_clear(&state.caller, msg)
 }
 
 // ---------------------------------------------------------------------------
@@ -520,14 +534,14 @@ pub fn async_cancel(token: u64) {
 }
 
 /// `context_abandon(Ctx, Seq) -> ok | not_running`: the caller of request
-/// `Seq` gives up (timeout): interrupts it and sends its later callbacks to
-/// `py_callback`.
+/// `Seq` gives up (timeout): interrupts it if it runs, drops it if it has
+/// not started, and sends its later callbacks to `py_callback`.
 #[rustler::nif]
 fn context_abandon(ctx: ResourceArc<ContextRes>, seq: u64) -> rustler::Atom {
     abandon(&ctx, seq);
     if ctx.ctx.interrupt(Some(seq)) {
         ok()
     } else {
-        rustler::types::atom::error()
+        not_running()
     }
 }

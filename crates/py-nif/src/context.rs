@@ -24,8 +24,9 @@ pub struct ContextRes {
     /// The `py_context` process that created it (where operations on the
     /// object handles this context makes are routed).
     pub owner: Option<LocalPid>,
-    /// Requests whose callers stopped waiting (see `callback::abandon`).
-    pub closed_routes: crate::callback::ClosedRoutes,
+    /// Routes of unfinished requests to their waiting callers (see
+    /// `callback::abandon`).
+    pub routes: crate::callback::Routes,
 }
 
 #[rustler::resource_impl]
@@ -52,7 +53,7 @@ fn context_create<'a>(env: Env<'a>, requested: Term<'a>) -> Term<'a> {
         Ok(ctx) => {
             let id = ctx.interp_id();
             let owner = env.pid();
-            (ok(), ResourceArc::new(ContextRes { ctx, owner: Some(owner), closed_routes: Default::default() }), id).encode(env)
+            (ok(), ResourceArc::new(ContextRes { ctx, owner: Some(owner), routes: Default::default() }), id).encode(env)
         }
         Err(e) => (error(), reason_term(env, &e)).encode(env),
     }

@@ -70,17 +70,23 @@ impl MsgEnv {
         unsafe { nif::enif_make_copy(self.env, term) }
     }
 
-    /// Sends `msg` (built in this env) to `to`, then clears the env for
-    /// reuse. Must not run on a scheduler thread (enif_send with a NULL
-    /// caller env is only allowed off-scheduler).
+    /// Sends `msg` (built in this env) to `to`; on success the env is
+    /// cleared for reuse. On failure (the process is not alive) `msg` and
+    /// the env stay valid, so the message may go elsewhere; the caller
+    /// clears the env when it gives up. Must not run on a scheduler thread
+    /// (enif_send with a NULL caller env is only allowed off-scheduler).
     #[inline]
     pub fn send_and_clear(&mut self, to: &ErlNifPid, msg: RawTerm) -> bool {
         // SAFETY: `msg` lives in this env; the caller is on a thread not
         // managed by the VM (context threads), where a NULL caller env is
-        // the documented way to send; the env is cleared after the send.
+        // the documented way to send. A successful send invalidates the
+        // env's terms, and it is cleared before reuse; a failed one leaves
+        // them valid.
         unsafe {
             let sent = nif::enif_send(ptr::null_mut(), to, self.env, msg) != 0;
-            nif::enif_clear_env(self.env);
+            if sent {
+                nif::enif_clear_env(self.env);
+            }
             sent
         }
     }

@@ -73,7 +73,10 @@ pub fn send_reply(to: &ErlNifPid, tag: RawTerm, response: bool, build: impl FnOn
         } else {
             tuple(env.env(), &[tag, result])
         };
-        env.send_and_clear(to, msg);
+        if !env.send_and_clear(to, msg) {
+            // The caller is gone.
+            env.clear();
+        }
     };
     REPLY_ENV.with(|cell| match cell.try_borrow_mut() {
         Ok(mut env) => send(&mut env),

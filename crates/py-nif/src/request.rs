@@ -27,7 +27,7 @@ use py_core::Worker;
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
-use crate::callback;
+use crate::callback::{self, RouteState};
 use crate::context::ContextRes;
 use crate::enif::{self, name_bytes, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::lend::Loan;
@@ -86,6 +86,10 @@ struct Request {
     /// The context the request runs on (handles it makes point back to it).
     ctx: ResourceArc<ContextRes>,
     job: Job,
+    seq: u64,
+    /// The route to a caller that waits for the reply and serves the
+    /// request's callbacks (not for casts and `spawn_call`).
+    route: Option<Arc<RouteState>>,
 }
 
 // SAFETY: the raw terms all live in `env` (or are lent under the `Loan`
@@ -95,11 +99,15 @@ unsafe impl Send for Request {}
 
 impl py_core::Task for Request {
     fn run(self: Box<Self>, w: &Worker) {
-        let Request { env, caller, tag, flags, namespace, ctx, job } = *self;
+        if self.route.as_ref().is_some_and(|r| !r.is_open()) {
+            // The caller gave up (timeout) before this started: it does not
+            // run at all.
+            (*self).abort();
+            return;
+        }
+        let Request { env, caller, tag, flags, namespace, ctx, job, seq, route } = *self;
         w.set_want_traceback(true);
-        // A caller waiting for the reply serves the request's callbacks;
-        // `spawn_call` callers may not be waiting, so theirs go elsewhere.
-        let _route = callback::enter_request(caller.filter(|_| flags & FLAG_RESPONSE == 0), &ctx, w);
+        let route_guard = callback::enter_request(route.as_ref(), &ctx, w);
         let src = EnvSource { env: env.env(), handles: Some(objects::resolve_handle) };
         // Arguments and the result are released after the reply is sent:
         // freeing a large structure takes about as long as building it, and
@@ -122,6 +130,12 @@ impl py_core::Task for Request {
                     .unwrap_or_else(|_| reply::error(renv, reply::atom(renv, "internal_error")))
             });
         }
+        // Replied: code that runs from here (`__del__` of the garbage) must
+        // not send callbacks to a caller that has moved on.
+        drop(route_guard);
+        if route.is_some() {
+            ctx.routes.end(seq);
+        }
         if flags & FLAG_COUNTED != 0 {
             semaphore::release();
         }
@@ -133,17 +147,31 @@ impl py_core::Task for Request {
     }
 
     fn cancel(self: Box<Self>) {
+        let (caller, tag, flags) = (self.caller, self.tag, self.flags);
+        let env = (*self).abort();
+        if let Some(caller) = &caller {
+            let response = flags & FLAG_RESPONSE != 0;
+            send_reply(caller, tag, response, |renv| reply::error(renv, reply::atom(renv, "context_stopped")));
+        }
+        drop(env);
+    }
+}
+
+impl Request {
+    /// Gives back what a request that will not run holds: its lent
+    /// arguments, its limiter slot, its route. Returns its env (where the
+    /// tag lives).
+    fn abort(self) -> MsgEnv {
         if let Job::Call { args: CallArgs::Lent(loan), .. } = &self.job {
             loan.cancel();
         }
         if self.flags & FLAG_COUNTED != 0 {
             semaphore::release();
         }
-        if let Some(caller) = &self.caller {
-            send_reply(caller, self.tag, self.flags & FLAG_RESPONSE != 0, |renv| {
-                reply::error(renv, reply::atom(renv, "context_stopped"))
-            });
+        if self.route.is_some() {
+            self.ctx.routes.end(self.seq);
         }
+        self.env
     }
 }
 
@@ -319,21 +347,28 @@ impl<'a> Submit<'a> {
             }
         }
         let tag = msg_env.copy_from(self.tag.as_c_arg());
+        let ctx = &self.ctx;
+        let seq = ctx.ctx.reserve_seq();
+        // A caller that waits for the reply serves the request's callbacks;
+        // `spawn_call` callers may not be waiting, so theirs go elsewhere.
+        let route = caller.filter(|_| self.flags & FLAG_RESPONSE == 0).map(|pid| ctx.routes.open(seq, pid));
         let request = Request {
             env: msg_env,
             caller,
             tag,
             flags: self.flags,
             namespace: self.namespace,
-            ctx: self.ctx.clone(),
+            ctx: ctx.clone(),
             job,
+            seq,
+            route,
         };
-        match self.ctx.ctx.submit(Box::new(request)) {
-            Ok(seq) => seq.encode(env),
-            // Cancelled without running: the slot is given back by cancel,
-            // but the task was handed back, not cancelled.
+        match ctx.ctx.submit_as(seq, Box::new(request)) {
+            Ok(()) => seq.encode(env),
+            // Handed back without running (the context is stopping).
             Err(task) => {
                 drop(task);
+                ctx.routes.end(seq);
                 if self.flags & FLAG_COUNTED != 0 {
                     semaphore::release();
                 }

@@ -79,6 +79,7 @@ fn wake_one() {
         if env.send_and_clear(&pid, msg) {
             return;
         }
+        env.clear();
     }
 }
 

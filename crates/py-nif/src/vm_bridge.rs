@@ -93,7 +93,9 @@ fn send_to_registered(
     let Some(pid) = enif::whereis(name) else { return Some(()) };
     with_send_env(|env| match make(env.env()) {
         Ok(msg) => {
-            env.send_and_clear(&pid, msg);
+            if !env.send_and_clear(&pid, msg) {
+                env.clear();
+            }
             Some(())
         }
         Err(e) => {
@@ -137,7 +139,13 @@ impl Bridge for VmBridge {
         let target = decode_pid(pid_etf);
         if let Target::Local(to) = target {
             let built = with_send_env(|env| match build(py, types, env.env(), term) {
-                Ok(Some(msg)) => Ok(Some(env.send_and_clear(&to, msg))),
+                Ok(Some(msg)) => {
+                    let sent = env.send_and_clear(&to, msg);
+                    if !sent {
+                        env.clear();
+                    }
+                    Ok(Some(sent))
+                }
                 Ok(None) => {
                     env.clear();
                     Ok(None)

@@ -119,8 +119,11 @@ async def async_call(name, *args):
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     fd, token = _async_call_start(name, args)
+    settled = False
 
     def ready():
+        nonlocal settled
+        settled = True
         loop.remove_reader(fd)
         if fut.cancelled():
             _async_call_cancel(token)
@@ -134,7 +137,9 @@ async def async_call(name, *args):
     try:
         return await fut
     finally:
-        if not fut.done():
+        # Cancelled or abandoned before the answer came: stop watching the
+        # fd and forget the call (both harmless if already done).
+        if not settled:
             loop.remove_reader(fd)
             _async_call_cancel(token)
 
