@@ -28,7 +28,6 @@
 -export_type([mode/0, name/0, env_ref/0]).
 
 -define(START_TIMEOUT, 30000).
--define(LATE_REPLY_WAIT, 1000).
 
 %%% ---------------------------------------------------------------------
 %%% Lifecycle
@@ -238,22 +237,14 @@ await_until(Ref, Tag, Seq, Deadline, WantTraceback) ->
             receive {Tag, _} -> ok after 0 -> ok end,
             {error, {context_died, Reason}}
     after remaining(Deadline) ->
-        %% From here on the request's callbacks go to py_callback; the ones
-        %% already sent here are served before returning.
+        %% From here on the request sends nothing here: its callbacks go to
+        %% py_callback and its reply is dropped. What it sent before is
+        %% already in the mailbox: the reply is discarded, callbacks served.
         _ = py_nif:context_abandon(Ref, Seq),
         erlang:demonitor(Tag, [flush]),
-        late_reply(Tag, deadline(?LATE_REPLY_WAIT)),
+        receive {Tag, _} -> ok after 0 -> ok end,
+        serve_pending_callbacks(),
         {error, timeout}
-    end.
-
-late_reply(Tag, Deadline) ->
-    receive
-        {Tag, _} -> serve_pending_callbacks();
-        {py_callback, _, _, _} = Callback ->
-            py_callback:serve(Callback),
-            late_reply(Tag, Deadline)
-    after remaining(Deadline) ->
-        serve_pending_callbacks()
     end.
 
 serve_pending_callbacks() ->

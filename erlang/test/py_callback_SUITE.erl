@@ -22,42 +22,23 @@ groups() ->
              interrupt_while_waiting_for_erlang, callbacks_after_the_caller_gave_up,
              callbacks_after_the_caller_died, abandoned_request_never_runs,
              module_surface],
-    [{worker, [], Cases}, {owngil, [], Cases}].
+    py_test_groups:both_modes(Cases).
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
+end_per_suite(Config) -> py_test_groups:end_suite(Config).
 
-init_per_group(owngil, Config) ->
-    case py:subinterp_supported() of
-        true -> [{mode, owngil} | Config];
-        false -> {skip, no_subinterpreters}
-    end;
-init_per_group(Mode, Config) ->
-    [{mode, Mode} | Config].
+init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
 
 end_per_group(_, _Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
     ok = py:register_function(add, fun([A, B]) -> A + B end),
-    case ?config(mode, Config) of
-        undefined ->
-            Config;
-        Mode ->
-            {ok, Ctx} = py_context:new(#{mode => Mode}),
-            ok = py_context:exec(Ctx, <<"import erlang">>),
-            [{ctx, Ctx} | Config]
-    end.
+    py_test_groups:context_for_case(Config, <<"import erlang">>).
 
 end_per_testcase(_Case, Config) ->
-    case ?config(ctx, Config) of
-        undefined -> ok;
-        Ctx -> py_context:stop(Ctx)
-    end.
+    py_test_groups:stop_case_context(Config).
 
 eval(Config, Code) ->
     py_context:eval(?config(ctx, Config), Code).
@@ -331,19 +312,19 @@ schedule_inline_chain(Config) ->
 
 dead_callback_process_raises(Config) ->
     Ctx = ?config(ctx, Config),
+    Self = self(),
     ok = py:register_function(die, fun(_) -> exit(self(), kill) end),
-    exec(Config, <<"outcome = []\n"
-                   "def call_die():\n"
+    exec(Config, <<"def call_die(pid):\n"
                    "    try:\n"
                    "        erlang.call('die')\n"
                    "    except erlang.ErlangError as e:\n"
-                   "        outcome.append(str(e))\n">>),
-    %% The caller serves the callback and dies doing it.
-    {Caller, MRef} = spawn_monitor(fun() -> py_context:call(Ctx, '__main__', call_die, []) end),
+                   "        erlang.send(pid, str(e))\n">>),
+    %% The caller serves the callback and dies doing it; the waiting Python
+    %% code gets an exception instead of waiting forever.
+    {Caller, MRef} = spawn_monitor(fun() -> py_context:call(Ctx, '__main__', call_die, [Self]) end),
     receive {'DOWN', MRef, process, Caller, killed} -> ok end,
-    %% The next request runs once the first has ended, and sees its outcome.
-    ?assertMatch({ok, [<<"the Erlang process running callback 'die' exited without replying">>]},
-                 eval(Config, <<"outcome">>)).
+    ?assertEqual(<<"the Erlang process running callback 'die' exited without replying">>, next_message()),
+    ?assertEqual({ok, 3}, eval(Config, <<"erlang.add(1, 2)">>)).
 
 interrupt_while_waiting_for_erlang(Config) ->
     Ctx = ?config(ctx, Config),

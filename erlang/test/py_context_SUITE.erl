@@ -15,39 +15,22 @@ groups() ->
              local_envs, same_thread_always, timeout_interrupts, explicit_interrupt,
              interrupt_targets_the_request, context_killed_mid_call, stop_mid_call,
              handles_on_context, interp_ids],
-    [{worker, [], Cases}, {owngil, [], Cases}].
+    py_test_groups:both_modes(Cases).
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
+end_per_suite(Config) -> py_test_groups:end_suite(Config).
 
-init_per_group(owngil, Config) ->
-    case py:subinterp_supported() of
-        true -> [{mode, owngil} | Config];
-        false -> {skip, no_subinterpreters}
-    end;
-init_per_group(Mode, Config) ->
-    [{mode, Mode} | Config].
+init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
 
 end_per_group(_, _Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
-    case ?config(mode, Config) of
-        undefined -> Config;
-        Mode ->
-            {ok, Ctx} = py_context:new(#{mode => Mode}),
-            [{ctx, Ctx} | Config]
-    end.
+    py_test_groups:context_for_case(Config, <<>>).
 
 end_per_testcase(_Case, Config) ->
-    case ?config(ctx, Config) of
-        undefined -> ok;
-        Ctx -> py_context:stop(Ctx)
-    end.
+    py_test_groups:stop_case_context(Config).
 
 lifecycle(Config) ->
     Mode = ?config(mode, Config),

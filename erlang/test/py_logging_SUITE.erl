@@ -13,22 +13,13 @@ all() ->
 groups() ->
     Cases = [records_reach_the_logger, levels_filter_before_sending, log_from_a_thread,
              spans_with_parents_events_and_errors, traced_decorator, tracing_off_records_nothing],
-    [{worker, [], Cases}, {owngil, [], Cases}].
+    py_test_groups:both_modes(Cases).
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
+end_per_suite(Config) -> py_test_groups:end_suite(Config).
 
-init_per_group(owngil, Config) ->
-    case py:subinterp_supported() of
-        true -> [{mode, owngil} | Config];
-        false -> {skip, no_subinterpreters}
-    end;
-init_per_group(Mode, Config) ->
-    [{mode, Mode} | Config].
+init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
 
 end_per_group(_, _Config) ->
     ok.
@@ -42,23 +33,13 @@ init_per_testcase(_Case, Config) ->
                               filters => [{python, {fun logger_filters:domain/2, {log, sub, [python]}}}]}),
     ok = py_logger:set_level(debug),
     ok = py:clear_traces(),
-    Config1 = [{primary_level, Primary} | Config],
-    case ?config(mode, Config) of
-        undefined -> Config1;
-        Mode ->
-            {ok, Ctx} = py_context:new(#{mode => Mode}),
-            ok = py_context:exec(Ctx, <<"import erlang, logging">>),
-            [{ctx, Ctx} | Config1]
-    end.
+    py_test_groups:context_for_case([{primary_level, Primary} | Config], <<"import erlang, logging">>).
 
 end_per_testcase(_Case, Config) ->
     ok = logger:remove_handler(py_logging_suite),
     ok = logger:set_primary_config(level, ?config(primary_level, Config)),
     ok = py:disable_tracing(),
-    case ?config(ctx, Config) of
-        undefined -> ok;
-        Ctx -> py_context:stop(Ctx)
-    end.
+    py_test_groups:stop_case_context(Config).
 
 %% logger handler callback: forwards Python events to the test process.
 log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{pid := Pid}}) ->

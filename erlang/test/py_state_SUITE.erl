@@ -12,42 +12,24 @@ all() ->
 
 groups() ->
     Cases = [python_side, both_sides_share, python_counters_from_threads],
-    [{worker, [], Cases}, {owngil, [], Cases}].
+    py_test_groups:both_modes(Cases).
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
+end_per_suite(Config) -> py_test_groups:end_suite(Config).
 
-init_per_group(owngil, Config) ->
-    case py:subinterp_supported() of
-        true -> [{mode, owngil} | Config];
-        false -> {skip, no_subinterpreters}
-    end;
-init_per_group(Mode, Config) ->
-    [{mode, Mode} | Config].
+init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
 
 end_per_group(_, _Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
     ok = py:state_clear(),
-    case ?config(mode, Config) of
-        undefined -> Config;
-        Mode ->
-            {ok, Ctx} = py_context:new(#{mode => Mode}),
-            ok = py_context:exec(Ctx, <<"import erlang">>),
-            [{ctx, Ctx} | Config]
-    end.
+    py_test_groups:context_for_case(Config, <<"import erlang">>).
 
 end_per_testcase(_Case, Config) ->
     application:unset_env(erlang_python, max_state_entries),
-    case ?config(ctx, Config) of
-        undefined -> ok;
-        Ctx -> py_context:stop(Ctx)
-    end.
+    py_test_groups:stop_case_context(Config).
 
 erlang_side(_Config) ->
     ?assertEqual({error, not_found}, py:state_fetch(k)),

@@ -140,6 +140,13 @@ impl RouteState {
     pub fn is_open(&self) -> bool {
         *self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Runs `send` if the caller still waits, ordered against [`abandon`]:
+    /// once that has returned, nothing more reaches the caller.
+    pub fn send_if_open(&self, send: impl FnOnce() -> bool) -> bool {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        *open && send()
+    }
 }
 
 /// The routes of one context's requests that have not ended, by sequence
@@ -162,9 +169,9 @@ impl Routes {
 }
 
 /// The caller of request `seq` stops waiting (timeout): callbacks the
-/// request makes from now on go to `py_callback`, and if it has not started
-/// it will not run. Every callback sent to the caller before this returns is
-/// already in its mailbox.
+/// request makes from now on go to `py_callback`, its reply is not sent, and
+/// if it has not started it will not run. Every callback or reply sent to
+/// the caller before this returns is already in its mailbox.
 pub fn abandon(ctx: &ContextRes, seq: u64) {
     let state = ctx.routes.0.lock().unwrap_or_else(|p| p.into_inner()).get(&seq).cloned();
     if let Some(state) = state {
@@ -209,8 +216,7 @@ fn send_to_caller(route: &Route, env: &mut MsgEnv, msg: RawTerm) -> bool {
     // SAFETY: a route is only set while its request runs, which holds the
     // route state.
     let state = unsafe { &*state };
-    let open = state.open.lock().unwrap_or_else(|p| p.into_inner());
-    *open && env.send_and_clear(&state.caller, msg)
+    state.send_if_open(|| env.send_and_clear(&state.caller, msg))
 }
 
 // ---------------------------------------------------------------------------

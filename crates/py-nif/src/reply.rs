@@ -24,6 +24,7 @@ use py_core::Worker;
 use rustler::sys::{self as nif, ErlNifPid};
 use rustler::{Encoder, ResourceArc};
 
+use crate::callback::RouteState;
 use crate::enif::{atoms, make_atom, EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::objects::EnvRes;
 
@@ -65,6 +66,18 @@ thread_local! {
 /// in a reply env and sends it to `to`. `tag` lives in the request's env and
 /// is copied over.
 pub fn send_reply(to: &ErlNifPid, tag: RawTerm, response: bool, build: impl FnOnce(NifEnv) -> RawTerm) {
+    send_reply_gated(to, tag, response, build, None)
+}
+
+/// [`send_reply`], sent only if the request's route to its caller is still
+/// open (the reply is built first: conversion never holds the route lock).
+pub fn send_reply_gated(
+    to: &ErlNifPid,
+    tag: RawTerm,
+    response: bool,
+    build: impl FnOnce(NifEnv) -> RawTerm,
+    route: Option<&RouteState>,
+) {
     let send = |env: &mut MsgEnv| {
         let result = build(env.env());
         let tag = env.copy_from(tag);
@@ -73,8 +86,12 @@ pub fn send_reply(to: &ErlNifPid, tag: RawTerm, response: bool, build: impl FnOn
         } else {
             tuple(env.env(), &[tag, result])
         };
-        if !env.send_and_clear(to, msg) {
-            // The caller is gone.
+        let sent = match route {
+            Some(r) => r.send_if_open(|| env.send_and_clear(to, msg)),
+            None => env.send_and_clear(to, msg),
+        };
+        if !sent {
+            // The caller is gone or stopped waiting.
             env.clear();
         }
     };

@@ -124,11 +124,13 @@ impl py_core::Task for Request {
         w.settle_request();
         if let Some(caller) = caller {
             let make_handle = |e: NifEnv, o: &PyObj| Ok(objects::make_handle(e, w, &ctx, o));
-            send_reply(&caller, tag, flags & FLAG_RESPONSE != 0, |renv| {
+            let build = |renv| {
                 let mut sink = EnvSink { env: renv, large_maps: false, handles: Some(&make_handle) };
                 catch_unwind(AssertUnwindSafe(|| outcome_term(renv, w, &mut sink, &outcome)))
                     .unwrap_or_else(|_| reply::error(renv, reply::atom(renv, "internal_error")))
-            });
+            };
+            // A caller that timed out gets no late reply.
+            reply::send_reply_gated(&caller, tag, flags & FLAG_RESPONSE != 0, build, route.as_deref());
         }
         // Replied: code that runs from here (`__del__` of the garbage) must
         // not send callbacks to a caller that has moved on.
