@@ -338,13 +338,43 @@ impl ContextThread {
     /// The next request, waiting (with the GIL released) until one comes
     /// or `stop()` holds. Releases queued before a request was submitted
     /// are done before it runs (popping it makes them visible).
-    fn next(&self, mut stop: impl FnMut() -> bool) -> Option<Queued> {
+    fn next(&self, stop: impl FnMut() -> bool) -> Option<Queued> {
+        self.next_before(stop, None)
+    }
+
+    /// Whether the waiting request `mine` was interrupted.
+    fn interrupted(&self, mine: u64) -> bool {
+        let run = &self.shared.run;
+        (run.interrupt_pending.load(Ordering::Acquire) && run.running.load(Ordering::Acquire) == mine)
+            || (mine != 0 && run.asked_to_stop(mine))
+    }
+
+    /// Why a wait of request `mine` must end now, if it must: interrupted
+    /// (the pending asynchronous exception is withdrawn: the waiter raises
+    /// KeyboardInterrupt itself) or the context is stopping.
+    fn wait_check(&self, mine: u64) -> Option<WaitError> {
+        if self.interrupted(mine) {
+            let run = &self.shared.run;
+            if run.interrupt_pending.swap(false, Ordering::AcqRel) {
+                // SAFETY: attached on this context thread (loop invariant).
+                unsafe { interp::clear_async_exception(run.ident.load(Ordering::Relaxed) as c_ulong) };
+            }
+            return Some(WaitError::Interrupted);
+        }
+        self.shared.mailbox.is_closed().then_some(WaitError::Stopped)
+    }
+
+    /// Like [`ContextThread::next`], giving up at `deadline`.
+    fn next_before(&self, mut stop: impl FnMut() -> bool, deadline: Option<std::time::Instant>) -> Option<Queued> {
         let next = match self.shared.mailbox.try_pop() {
             Some(item) => Some(item),
             None => {
                 self.ts.detach();
                 let sub = &self.sub_owner;
-                let next = self.shared.mailbox.wait_until(|| stop() || sub.as_ref().is_some_and(|s| s.has_pending()));
+                let next = self
+                    .shared
+                    .mailbox
+                    .wait_until_deadline(|| stop() || sub.as_ref().is_some_and(|s| s.has_pending()), deadline);
                 self.ts.attach();
                 next
             }
@@ -455,14 +485,85 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
 /// innermost one when requests are nested), if this is a context thread
 /// running one.
 pub fn running_seq() -> Option<u64> {
-    let ct = CURRENT.with(|c| c.get());
-    if ct.is_null() {
-        return None;
-    }
-    // SAFETY: CURRENT points at this thread's ContextThread, alive while its
-    // loop runs.
-    let seq = unsafe { &*ct }.shared.run.running.load(Ordering::Acquire);
+    let seq = current_thread()?.shared.run.running.load(Ordering::Acquire);
     (seq != 0).then_some(seq)
+}
+
+fn current_thread() -> Option<&'static ContextThread> {
+    let ct = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT points at this thread's ContextThread while its loop
+    // runs, and is cleared before it ends; callers only use the reference
+    // within the current task (which runs inside that loop).
+    (!ct.is_null()).then(|| unsafe { &*ct })
+}
+
+/// Runs the requests queued for this context, now, nested in the current
+/// one. An event loop running on a context thread calls this from its
+/// `select`, so the context keeps serving calls while the loop runs.
+/// Returns how many ran (0 off a context thread).
+pub fn serve_pending(_py: py_convert::Attached<'_>) -> usize {
+    let Some(ct) = current_thread() else { return 0 };
+    let mut ran = 0;
+    while let Some((seq, task)) = ct.shared.mailbox.try_pop() {
+        ct.drain_releases();
+        ct.run(seq, task);
+        ran += 1;
+    }
+    ran
+}
+
+/// The descriptor an event loop on this context thread watches to wake up
+/// when a request (or a wake-up for a waiting callback) comes.
+pub fn wake_fd() -> Option<std::os::fd::RawFd> {
+    current_thread()?.shared.mailbox.external_wake_fd()
+}
+
+/// Before an event loop on this context thread blocks in its poller: wake-ups
+/// go to [`wake_fd`] until [`end_external_sleep`]. False when a request is
+/// already queued (the loop must not block then) or off a context thread.
+pub fn begin_external_sleep() -> bool {
+    current_thread().is_some_and(|ct| ct.shared.mailbox.sleep_external())
+}
+
+/// After the poller returned (see [`begin_external_sleep`]).
+pub fn end_external_sleep() {
+    if let Some(ct) = current_thread() {
+        ct.shared.mailbox.end_external();
+    }
+}
+
+/// Sleeps for `duration` (the GIL released). On a context thread the sleep
+/// keeps serving the context's requests, nested, and ends early with
+/// [`WaitError::Interrupted`] if the sleeping request is interrupted (so
+/// `py:interrupt` and timeouts stop a sleep, unlike `time.sleep`).
+pub fn sleep(py: py_convert::Attached<'_>, duration: std::time::Duration) -> Result<(), WaitError> {
+    let deadline = std::time::Instant::now() + duration;
+    let Some(ct) = current_thread() else {
+        // SAFETY: attached (token): the state is saved around the sleep and
+        // restored on the same thread.
+        let saved = unsafe { ffi::PyEval_SaveThread() };
+        thread::sleep(duration);
+        // SAFETY: as above.
+        unsafe { ffi::PyEval_RestoreThread(saved) };
+        return Ok(());
+    };
+    let _ = py;
+    let run = &ct.shared.run;
+    let mine = run.running.load(Ordering::Acquire);
+    run.push_waiting(mine);
+    let result = loop {
+        if std::time::Instant::now() >= deadline {
+            break Ok(());
+        }
+        if let Some(e) = ct.wait_check(mine) {
+            break Err(e);
+        }
+        if let Some((seq, task)) = ct.next_before(|| ct.interrupted(mine), Some(deadline)) {
+            ct.run(seq, task);
+        }
+    };
+    run.pop_waiting();
+    result
 }
 
 /// Why [`block_until`] gave up.
@@ -547,28 +648,14 @@ pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Re
 
 /// The context-thread half of [`block_until`].
 fn wait_serving(ct: &ContextThread, mine: u64, done: &dyn Fn() -> bool) -> Result<(), WaitError> {
-    let run = &ct.shared.run;
-    let interrupted = || {
-        (run.interrupt_pending.load(Ordering::Acquire) && run.running.load(Ordering::Acquire) == mine)
-            || (mine != 0 && run.asked_to_stop(mine))
-    };
     loop {
         if done() {
             return Ok(());
         }
-        if interrupted() {
-            // Withdraw the pending asynchronous exception: the caller raises
-            // KeyboardInterrupt itself, right now.
-            if run.interrupt_pending.swap(false, Ordering::AcqRel) {
-                // SAFETY: attached on this context thread (loop invariant).
-                unsafe { interp::clear_async_exception(run.ident.load(Ordering::Relaxed) as c_ulong) };
-            }
-            return Err(WaitError::Interrupted);
+        if let Some(e) = ct.wait_check(mine) {
+            return Err(e);
         }
-        if ct.shared.mailbox.is_closed() {
-            return Err(WaitError::Stopped);
-        }
-        if let Some((seq, task)) = ct.next(|| done() || interrupted()) {
+        if let Some((seq, task)) = ct.next_before(|| done() || ct.interrupted(mine), None) {
             ct.run(seq, task);
         }
     }

@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use py_convert::{Attached, ErlTypes, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
+use crate::cfunc::{arguments, boolean, fast, none_raw, set_error, wrong_args};
+
 /// What the `erlang` module needs from the VM. Each method runs on a thread
 /// attached to the calling interpreter and returns `None` with a Python
 /// exception set on failure (C-API style). `module` is the calling
@@ -103,17 +105,23 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
 /// # Safety
 /// Attached thread; `module` is the module being executed.
 unsafe fn add_python_part(py: Attached<'_>, module: &PyObj) -> Result<(), PyErrInfo> {
-    let source = std::ffi::CString::new(PYTHON_PART).expect("no NUL in the module source");
+    // SAFETY: caller contract.
+    unsafe { exec_module_source(py, module, PYTHON_PART, c"<erlang module>") }
+}
+
+/// Executes Python `source` in a module's namespace (the Python half of a
+/// built-in module, from its exec slot).
+///
+/// # Safety
+/// Attached thread; `module` is a module object.
+pub unsafe fn exec_module_source(py: Attached<'_>, module: &PyObj, source: &str, filename: &CStr) -> Result<(), PyErrInfo> {
+    let source = std::ffi::CString::new(source).expect("no NUL in a module source");
     // SAFETY: caller contract; the module dict is a borrowed reference kept
     // alive by the module; compiled code and results are owned.
     unsafe {
         let dict = ffi::PyModule_GetDict(module.as_ptr());
-        let code = PyObj::from_owned(ffi::Py_CompileString(
-            source.as_ptr(),
-            c"<erlang module>".as_ptr(),
-            ffi::Py_file_input,
-        ))
-        .ok_or_else(|| PyErrInfo::fetch(py))?;
+        let code = PyObj::from_owned(ffi::Py_CompileString(source.as_ptr(), filename.as_ptr(), ffi::Py_file_input))
+            .ok_or_else(|| PyErrInfo::fetch(py))?;
         PyObj::from_owned(ffi::PyEval_EvalCode(code.as_ptr(), dict, dict)).ok_or_else(|| PyErrInfo::fetch(py))?;
     }
     Ok(())
@@ -134,24 +142,14 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     }
 }
 
-type FastFn = unsafe extern "C" fn(*mut ffi::PyObject, *mut *mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
-
-const fn fast(name: &'static CStr, f: FastFn, doc: &'static CStr) -> ffi::PyMethodDef {
-    ffi::PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
-        ml_flags: ffi::METH_FASTCALL,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-static mut METHODS: [ffi::PyMethodDef; 14] = [
+static mut METHODS: [ffi::PyMethodDef; 15] = [
     fast(c"call", erlang_call, c"call(name, *args): run the Erlang function registered as `name`."),
     fast(c"send", erlang_send, c"send(pid, term): send `term` to an Erlang process."),
     fast(c"whereis", erlang_whereis, c"whereis(name): the Pid registered as `name`, or None."),
     fast(c"atom", erlang_atom, c"atom(name): an Erlang atom (a process-wide budget applies)."),
     fast(c"consume_time_slice", erlang_consume_time_slice, c"consume_time_slice(percent): always False here."),
     fast(c"_is_registered", erlang_is_registered, c""),
+    fast(c"_in_vm", erlang_in_vm, c""),
     fast(c"_log", erlang_log, c""),
     fast(c"_log_level", erlang_log_level, c""),
     fast(c"_trace", erlang_trace, c""),
@@ -162,31 +160,6 @@ static mut METHODS: [ffi::PyMethodDef; 14] = [
     ffi::PyMethodDef::zeroed(),
 ];
 
-/// The arguments of a FASTCALL function as borrowed-then-owned objects.
-///
-/// # Safety
-/// Attached thread; `args` points at `n` live objects.
-unsafe fn arguments(args: *mut *mut ffi::PyObject, n: ffi::Py_ssize_t) -> Vec<PyObj> {
-    (0..n.max(0) as usize)
-        // SAFETY: caller contract: each of the n pointers is a live object.
-        .map(|i| unsafe { PyObj::from_borrowed(NonNull::new_unchecked(*args.add(i))) })
-        .collect()
-}
-
-/// # Safety
-/// Attached thread; `module` is the module object CPython passes as `self`.
-unsafe fn module_of(module: *mut ffi::PyObject) -> PyObj {
-    // SAFETY: caller contract.
-    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(module)) }
-}
-
-fn set_error(exc: *mut ffi::PyObject, message: &CStr) -> *mut ffi::PyObject {
-    // SAFETY: called from module functions, with the GIL held; `exc` is a
-    // built-in exception type.
-    unsafe { ffi::PyErr_SetString(exc, message.as_ptr()) };
-    ptr::null_mut()
-}
-
 fn bridge() -> Option<&'static dyn Bridge> {
     BRIDGE.get().map(|b| b.as_ref())
 }
@@ -196,43 +169,7 @@ fn no_vm() -> *mut ffi::PyObject {
     set_error(unsafe { ffi::PyExc_RuntimeError }, c"the erlang module only works inside an Erlang VM")
 }
 
-fn wrong_args(message: &CStr) -> *mut ffi::PyObject {
-    // SAFETY: reading the address of a built-in exception type.
-    set_error(unsafe { ffi::PyExc_TypeError }, message)
-}
-
-fn none_raw() -> *mut ffi::PyObject {
-    // SAFETY: with the GIL held; None is a singleton.
-    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(ffi::Py_None())) }.into_raw()
-}
-
-fn boolean(v: bool) -> *mut ffi::PyObject {
-    // SAFETY: with the GIL held; the booleans are singletons.
-    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(if v { ffi::Py_True() } else { ffi::Py_False() })) }.into_raw()
-}
-
-macro_rules! entry {
-    ($fn_name:ident, |$py:ident, $module:ident, $args:ident| $body:block) => {
-        unsafe extern "C" fn $fn_name(
-            module: *mut ffi::PyObject,
-            args: *mut *mut ffi::PyObject,
-            n: ffi::Py_ssize_t,
-        ) -> *mut ffi::PyObject {
-            // SAFETY: CPython calls module functions with the GIL held,
-            // `module` the module object and `args` `n` live objects.
-            let ($py, $module, $args) = unsafe { (Attached::assume(), module_of(module), arguments(args, n)) };
-            let _ = &$module;
-            // A panic must not unwind into CPython (and from there abort
-            // the VM): it becomes a SystemError.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| $body)).unwrap_or_else(|_| {
-                // SAFETY: reading the address of a built-in exception type.
-                set_error(unsafe { ffi::PyExc_SystemError }, c"internal error in the erlang module")
-            })
-        }
-    };
-}
-
-entry!(erlang_call, |py, module, args| {
+crate::fastcall_entry!(erlang_call, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let Some((name, rest)) = args.split_first() else {
         return wrong_args(c"call() needs the name of a registered function");
@@ -240,7 +177,7 @@ entry!(erlang_call, |py, module, args| {
     b.call(py, &module, name, rest).map_or(ptr::null_mut(), PyObj::into_raw)
 });
 
-entry!(erlang_send, |py, module, args| {
+crate::fastcall_entry!(erlang_send, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [pid, term] = args.as_slice() else { return wrong_args(c"send(pid, term) takes 2 arguments") };
     match b.send(py, &module, pid, term) {
@@ -249,25 +186,27 @@ entry!(erlang_send, |py, module, args| {
     }
 });
 
-entry!(erlang_whereis, |py, module, args| {
+crate::fastcall_entry!(erlang_whereis, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [name] = args.as_slice() else { return wrong_args(c"whereis(name) takes 1 argument") };
     b.whereis(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
 });
 
-entry!(erlang_atom, |py, module, args| {
+crate::fastcall_entry!(erlang_atom, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [name] = args.as_slice() else { return wrong_args(c"atom(name) takes 1 argument") };
     b.atom(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
 });
 
-entry!(erlang_consume_time_slice, |_py, _module, _args| {
+crate::fastcall_entry!(erlang_in_vm, |_py, _module, _args| { boolean(bridge().is_some()) });
+
+crate::fastcall_entry!(erlang_consume_time_slice, |_py, _module, _args| {
     // Python never runs inside a NIF call on a scheduler here: there is no
     // time slice to consume.
     boolean(false)
 });
 
-entry!(erlang_is_registered, |_py, _module, args| {
+crate::fastcall_entry!(erlang_is_registered, |_py, _module, args| {
     let Some(b) = bridge() else { return boolean(false) };
     let [name] = args.as_slice() else { return wrong_args(c"_is_registered(name)") };
     // SAFETY: attached; a str argument (anything else is not registered).
@@ -280,7 +219,7 @@ entry!(erlang_is_registered, |_py, _module, args| {
     boolean(text.is_some_and(|t| b.is_registered(&t)))
 });
 
-entry!(erlang_log, |py, module, args| {
+crate::fastcall_entry!(erlang_log, |py, module, args| {
     let Some(b) = bridge() else { return none_raw() };
     let [level, logger, message, meta] = args.as_slice() else { return wrong_args(c"_log(level, name, message, meta)") };
     // SAFETY: attached; PyLong_AsLongLong sets an error on failure.
@@ -295,13 +234,13 @@ entry!(erlang_log, |py, module, args| {
     }
 });
 
-entry!(erlang_log_level, |_py, _module, _args| {
+crate::fastcall_entry!(erlang_log_level, |_py, _module, _args| {
     let level = bridge().map_or(i64::MAX, |b| b.log_level());
     // SAFETY: attached.
     unsafe { ffi::PyLong_FromLongLong(level) }
 });
 
-entry!(erlang_trace, |py, module, args| {
+crate::fastcall_entry!(erlang_trace, |py, module, args| {
     let Some(b) = bridge() else { return none_raw() };
     match b.trace(py, &module, &args) {
         Some(()) => none_raw(),
@@ -309,9 +248,9 @@ entry!(erlang_trace, |py, module, args| {
     }
 });
 
-entry!(erlang_tracing, |_py, _module, _args| { boolean(bridge().is_some_and(|b| b.tracing())) });
+crate::fastcall_entry!(erlang_tracing, |_py, _module, _args| { boolean(bridge().is_some_and(|b| b.tracing())) });
 
-entry!(erlang_async_call_start, |py, module, args| {
+crate::fastcall_entry!(erlang_async_call_start, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [name, call_args] = args.as_slice() else { return wrong_args(c"_async_call_start(name, args)") };
     // SAFETY: attached; a tuple's items are borrowed from it.
@@ -325,13 +264,13 @@ entry!(erlang_async_call_start, |py, module, args| {
     b.async_call_start(py, &module, name, &items).map_or(ptr::null_mut(), PyObj::into_raw)
 });
 
-entry!(erlang_async_call_finish, |py, module, args| {
+crate::fastcall_entry!(erlang_async_call_finish, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [token] = args.as_slice() else { return wrong_args(c"_async_call_finish(token)") };
     b.async_call_finish(py, &module, token).map_or(ptr::null_mut(), PyObj::into_raw)
 });
 
-entry!(erlang_async_call_cancel, |py, _module, args| {
+crate::fastcall_entry!(erlang_async_call_cancel, |py, _module, args| {
     if let (Some(b), [token]) = (bridge(), args.as_slice()) {
         b.async_call_cancel(py, token);
     }

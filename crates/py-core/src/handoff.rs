@@ -7,6 +7,9 @@
 //! only then parks. Producers make a syscall only when the `sleeping` flag
 //! says the consumer is parked.
 
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::thread::{self, Thread};
@@ -24,6 +27,11 @@ pub struct Mailbox<T> {
     closed: AtomicBool,
     consumer: OnceLock<Thread>,
     poll_window: Duration,
+    /// A socket pair for a consumer that blocks in a poller (an event
+    /// loop's `select`) instead of parking: wake-ups are written to it.
+    external: OnceLock<(UnixStream, UnixStream)>,
+    /// The consumer is blocked in a poller, not parked.
+    external_mode: AtomicBool,
 }
 
 impl<T> Default for Mailbox<T> {
@@ -40,6 +48,49 @@ impl<T> Mailbox<T> {
             closed: AtomicBool::new(false),
             consumer: OnceLock::new(),
             poll_window,
+            external: OnceLock::new(),
+            external_mode: AtomicBool::new(false),
+        }
+    }
+
+    /// The descriptor a poller watches (readable) to learn that an item
+    /// came while the consumer blocks in it; see [`Mailbox::sleep_external`].
+    pub fn external_wake_fd(&self) -> Option<RawFd> {
+        if self.external.get().is_none() {
+            let pair = UnixStream::pair().ok()?;
+            pair.0.set_nonblocking(true).ok()?;
+            pair.1.set_nonblocking(true).ok()?;
+            let _ = self.external.set(pair);
+        }
+        self.external.get().map(|(reader, _)| reader.as_raw_fd())
+    }
+
+    /// Consumer side, before blocking in a poller that watches
+    /// [`Mailbox::external_wake_fd`]: from now on a wake-up writes to that
+    /// descriptor. Returns false (and stays awake) if an item is already
+    /// queued or the mailbox is closed.
+    pub fn sleep_external(&self) -> bool {
+        if self.external_wake_fd().is_none() {
+            return false;
+        }
+        self.external_mode.store(true, Ordering::Release);
+        self.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if !self.queue.is_empty() || self.is_closed() {
+            self.end_external();
+            return false;
+        }
+        true
+    }
+
+    /// Consumer side, after the poller returned: back to parking, with the
+    /// wake-up bytes drained.
+    pub fn end_external(&self) {
+        self.sleeping.store(false, Ordering::Relaxed);
+        self.external_mode.store(false, Ordering::Release);
+        if let Some((reader, _)) = self.external.get() {
+            let mut buf = [0u8; 64];
+            while matches!((&*reader).read(&mut buf), Ok(n) if n > 0) {}
         }
     }
 
@@ -76,6 +127,13 @@ impl<T> Mailbox<T> {
     }
 
     fn wake(&self) {
+        if self.external_mode.load(Ordering::Acquire) {
+            if let Some((_, writer)) = self.external.get() {
+                // A full socket already holds a wake-up.
+                let _ = (&*writer).write(&[1]);
+                return;
+            }
+        }
         if let Some(t) = self.consumer.get() {
             t.unpark();
         }
@@ -116,13 +174,19 @@ impl<T> Mailbox<T> {
 
     /// Like `wait`, but also returns `None` as soon as `stop()` is true
     /// (checked after every wake-up; whoever makes it true must also `poke`).
-    pub fn wait_until(&self, mut stop: impl FnMut() -> bool) -> Option<T> {
+    pub fn wait_until(&self, stop: impl FnMut() -> bool) -> Option<T> {
+        self.wait_until_deadline(stop, None)
+    }
+
+    /// Like `wait_until`, also returning `None` once `deadline` has passed.
+    pub fn wait_until_deadline(&self, mut stop: impl FnMut() -> bool, deadline: Option<Instant>) -> Option<T> {
         let start = Instant::now();
+        let expired = || deadline.is_some_and(|d| Instant::now() >= d);
         loop {
             if let Some(t) = self.try_pop() {
                 return Some(t);
             }
-            if stop() || self.is_closed() {
+            if stop() || self.is_closed() || expired() {
                 return None;
             }
             if start.elapsed() < self.poll_window {
@@ -139,7 +203,10 @@ impl<T> Mailbox<T> {
                 self.sleeping.store(false, Ordering::Relaxed);
                 return None;
             }
-            thread::park();
+            match deadline {
+                Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
+                None => thread::park(),
+            }
             self.sleeping.store(false, Ordering::Relaxed);
         }
     }
@@ -202,6 +269,28 @@ mod tests {
         mb.close();
         assert_eq!(mb.push(1), Err(1));
         assert_eq!(mb.wait(), None);
+    }
+
+    #[test]
+    fn a_consumer_blocked_in_a_poller_is_woken_through_its_socket() {
+        let mb = Mailbox::<u8>::new(Duration::ZERO);
+        let fd = mb.external_wake_fd().expect("socket pair");
+        assert!(mb.sleep_external());
+        mb.push(1).unwrap();
+        // The wake-up is a byte on the socket, which a poller would see.
+        let mut byte = [0u8; 1];
+        // SAFETY: `fd` is the mailbox's open, non-blocking reader.
+        let n = unsafe { read(fd, byte.as_mut_ptr(), 1) };
+        assert_eq!(n, 1);
+        mb.end_external();
+        assert_eq!(mb.try_pop(), Some(1));
+        // With an item queued the consumer does not go to sleep.
+        mb.push(2).unwrap();
+        assert!(!mb.sleep_external());
+    }
+
+    extern "C" {
+        fn read(fd: i32, buf: *mut u8, n: usize) -> isize;
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! * [`interp`] — thread states and sub-interpreters, the raw calls.
 //! * [`release`] — Python objects held across threads and their release.
 //! * [`erlang_module`] — the built-in `erlang` module, per interpreter.
+//! * [`cfunc`] — scaffolding for built-in modules on the C API.
 
+pub mod cfunc;
 pub mod context;
 mod dl;
 pub mod erlang_module;
@@ -24,7 +26,10 @@ pub mod release;
 pub mod runtime;
 pub mod worker;
 
-pub use context::{block_until, current_waker, running_seq, Context, ContextOptions, FnTask, Task, WaitError, Waker};
+pub use context::{
+    begin_external_sleep, block_until, current_waker, end_external_sleep, running_seq, serve_pending, sleep, wake_fd, Context,
+    ContextOptions, FnTask, Task, WaitError, Waker,
+};
 pub use interp::{owngil_supported, Mode};
 pub use release::{Held, Owner};
 pub use runtime::{Allocator, RuntimeConfig, RuntimeInfo};

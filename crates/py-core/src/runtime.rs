@@ -100,6 +100,27 @@ pub fn start(config: &RuntimeConfig) -> Result<RuntimeInfo, String> {
     Ok(info)
 }
 
+/// The init function of a built-in module (`PyInit_<name>`).
+pub type ModuleInit = unsafe extern "C" fn() -> *mut ffi::PyObject;
+
+fn extra_modules() -> &'static Mutex<Vec<(&'static CStr, ModuleInit)>> {
+    static EXTRA: OnceLock<Mutex<Vec<(&'static CStr, ModuleInit)>>> = OnceLock::new();
+    EXTRA.get_or_init(Default::default)
+}
+
+/// Registers a built-in module that every interpreter can import (like
+/// `erlang`). Only effective before [`start`]; returns false after it.
+pub fn add_builtin_module(name: &'static CStr, init: ModuleInit) -> bool {
+    if is_running() {
+        return false;
+    }
+    let mut extra = extra_modules().lock().unwrap_or_else(|p| p.into_inner());
+    if !extra.iter().any(|(n, _)| *n == name) {
+        extra.push((name, init));
+    }
+    true
+}
+
 /// Whether [`start`] has succeeded in this process.
 pub fn is_running() -> bool {
     RUNTIME.get().is_some()
@@ -148,6 +169,11 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
         }
         if ffi::PyImport_AppendInittab(c"erlang".as_ptr(), Some(erlang_module::init_erlang_module)) != 0 {
             return Err("cannot register the erlang module".into());
+        }
+        for (name, init) in extra_modules().lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            if ffi::PyImport_AppendInittab(name.as_ptr(), Some(*init)) != 0 {
+                return Err(format!("cannot register the {} module", name.to_string_lossy()));
+            }
         }
         if let Some(code) = allocator_code(config.allocator)? {
             let mut pre: ffi::PyPreConfig = std::mem::zeroed();

@@ -1,7 +1,32 @@
-//! The Erlang-backed asyncio event loop (`erlang.ErlangEventLoop`).
+//! The asyncio event loop of erlang_python (`erlang.ErlangEventLoop`), as the
+//! built-in module `_erlang_loop`, which the `erlang` module re-exports.
 //!
-//! Owns: readiness and timer sources (in the VM `enif_select` and Erlang
-//! timers delivered through the context's queue; in tests a plain poller),
-//! the loop's scheduling logic, and the asyncio-facing Python type. It runs
-//! on a context's thread, so one queue serves calls, callbacks, I/O and
-//! timers alike. Not implemented yet: see the event-loop issue.
+//! The loop is asyncio's own selector loop (so every `AbstractEventLoop`
+//! behaviour — transports, servers, datagrams, executors, exception handlers
+//! — is the standard library's, tested by CPython) with one difference that
+//! matters inside the VM: its selector is part of a context thread's wait.
+//!
+//! * When the loop runs on a context thread, its `select` first runs the
+//!   requests queued for the context (nested, as [`py_core::block_until`]
+//!   does), and when it blocks, it blocks in the poller with the context's
+//!   wake-up descriptor among the watched ones ([`py_core::wake_fd`]): a
+//!   `py:call`, an Erlang task submission, an interrupt or the answer to a
+//!   callback wakes it. One wait serves calls, callbacks, I/O and timers;
+//!   idle, it costs nothing.
+//! * Timers are the loop's own heap, waited for with the poller's timeout:
+//!   sub-millisecond precise (Erlang timers have millisecond granularity).
+//! * Readiness comes from a pluggable source: the kernel poller
+//!   (`selectors.DefaultSelector`) wherever the loop runs, on or off a
+//!   context thread (so `cargo test` runs the same loop without a BEAM).
+//! * Tasks submitted from Erlang (`py_event_loop:create_task`) run on the
+//!   loop; their outcome goes to a [`TaskSink`] installed by the NIF layer,
+//!   which sends `{async_result, Ref, Result}`.
+//!
+//! `register()` must be called before Python starts.
+
+mod module;
+
+pub use module::{register, set_task_sink, TaskOutcome, TaskSink};
+
+/// The Python half of the module.
+pub const PYTHON_SOURCE: &str = include_str!("python/event_loop.py");

@@ -10,6 +10,9 @@ __all__ = [
     "InlineScheduleMarker", "state_get", "state_set", "state_delete",
     "state_keys", "state_clear", "state_incr", "state_decr",
     "ErlangHandler", "setup_logging", "Span", "trace",
+    "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "new_event_loop",
+    "get_event_loop_policy", "install", "run", "sleep", "spawn_task", "detect_mode",
+    "ExecutionMode",
 ]
 
 
@@ -95,6 +98,12 @@ class Function:
 def __getattr__(name):
     # Only registered callbacks appear as attributes: introspecting
     # libraries (torch, inspect) must not see functions that do not exist.
+    if name in _LOOP_NAMES:
+        import _erlang_loop
+
+        value = getattr(_erlang_loop, name)
+        globals()[name] = value
+        return value
     lazy = _LAZY.get(name)
     if lazy is not None:
         value = lazy()
@@ -297,3 +306,32 @@ def trace(name=None):
 
 
 _LAZY = {"ErlangHandler": _make_handler_class, "Span": _make_span_class}
+
+# The event loop and its entry points live in `_erlang_loop` (py-eventloop).
+_LOOP_NAMES = frozenset({
+    "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "new_event_loop",
+    "get_event_loop_policy", "install", "run", "sleep", "spawn_task", "detect_mode",
+    "ExecutionMode",
+})
+
+
+# The sandbox: inside the VM, Python must not fork or exec the VM's process.
+_FORBIDDEN = frozenset({
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "subprocess.Popen",
+})
+
+
+def _sandbox(event, args):
+    if event in _FORBIDDEN:
+        raise RuntimeError(
+            f"{event} is not allowed inside the Erlang VM (forking the VM is unsafe): "
+            "run programs with Erlang ports (open_port/2) and talk to them from Erlang"
+        )
+
+
+if _in_vm():
+    import sys as _sys
+
+    _sys.addaudithook(_sandbox)
+    del _sys

@@ -1,0 +1,110 @@
+//! The small pieces every built-in module written on the C API needs
+//! (`erlang` here, `_erlang_loop` in py-eventloop): FASTCALL method
+//! entries, argument access and return values, and [`fastcall_entry!`],
+//! which defines a module function whose panics become Python errors.
+
+use std::ffi::CStr;
+use std::ptr::{self, NonNull};
+
+use py_convert::PyObj;
+use pyo3_ffi as ffi;
+
+/// A FASTCALL module function.
+pub type FastFn = unsafe extern "C" fn(*mut ffi::PyObject, *mut *mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+
+/// A method table entry for a FASTCALL module function.
+pub const fn fast(name: &'static CStr, f: FastFn, doc: &'static CStr) -> ffi::PyMethodDef {
+    ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// The arguments of a FASTCALL function as owned references.
+///
+/// # Safety
+/// Attached thread; `args` points at `n` live objects.
+pub unsafe fn arguments(args: *mut *mut ffi::PyObject, n: ffi::Py_ssize_t) -> Vec<PyObj> {
+    (0..n.max(0) as usize)
+        // SAFETY: caller contract: each of the n pointers is a live object.
+        .map(|i| unsafe { PyObj::from_borrowed(NonNull::new_unchecked(*args.add(i))) })
+        .collect()
+}
+
+/// The module object CPython passes as `self`, as an owned reference.
+///
+/// # Safety
+/// Attached thread; `module` is a live module object.
+pub unsafe fn module_of(module: *mut ffi::PyObject) -> PyObj {
+    // SAFETY: caller contract.
+    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(module)) }
+}
+
+/// Sets `exc(message)` and returns the null error value.
+pub fn set_error(exc: *mut ffi::PyObject, message: &CStr) -> *mut ffi::PyObject {
+    // SAFETY: called from module functions, with the GIL held; `exc` is a
+    // built-in exception type.
+    unsafe { ffi::PyErr_SetString(exc, message.as_ptr()) };
+    ptr::null_mut()
+}
+
+/// `TypeError(message)`.
+pub fn wrong_args(message: &CStr) -> *mut ffi::PyObject {
+    // SAFETY: reading the address of a built-in exception type.
+    set_error(unsafe { ffi::PyExc_TypeError }, message)
+}
+
+/// `SystemError` for a panic caught in a module function.
+pub fn internal_error() -> *mut ffi::PyObject {
+    // SAFETY: reading the address of a built-in exception type.
+    set_error(unsafe { ffi::PyExc_SystemError }, c"internal error in a built-in module of erlang_python")
+}
+
+/// `None`, as a new reference.
+pub fn none_raw() -> *mut ffi::PyObject {
+    // SAFETY: with the GIL held; None is a singleton.
+    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(ffi::Py_None())) }.into_raw()
+}
+
+/// A bool, as a new reference.
+pub fn boolean(v: bool) -> *mut ffi::PyObject {
+    // SAFETY: with the GIL held; the booleans are singletons.
+    unsafe { PyObj::from_borrowed(NonNull::new_unchecked(if v { ffi::Py_True() } else { ffi::Py_False() })) }.into_raw()
+}
+
+/// An int, as a new reference (null with an error set on failure).
+pub fn int(v: i64) -> *mut ffi::PyObject {
+    // SAFETY: with the GIL held (module functions only).
+    unsafe { ffi::PyLong_FromLongLong(v) }
+}
+
+/// Defines a FASTCALL module function:
+/// `fastcall_entry!(name, |py, module, args| { ... })`, where `py` is the
+/// attachment token, `module` the module (owned) and `args` a `Vec<PyObj>`.
+/// The body returns a new reference, or null with an exception set; a panic
+/// becomes a `SystemError` instead of unwinding into CPython.
+#[macro_export]
+macro_rules! fastcall_entry {
+    ($fn_name:ident, |$py:ident, $module:ident, $args:ident| $body:block) => {
+        unsafe extern "C" fn $fn_name(
+            module: *mut ::pyo3_ffi::PyObject,
+            args: *mut *mut ::pyo3_ffi::PyObject,
+            n: ::pyo3_ffi::Py_ssize_t,
+        ) -> *mut ::pyo3_ffi::PyObject {
+            // SAFETY: CPython calls module functions with the GIL held,
+            // `module` the module object and `args` `n` live objects.
+            let ($py, $module, $args) = unsafe {
+                (
+                    ::py_convert::Attached::assume(),
+                    $crate::cfunc::module_of(module),
+                    $crate::cfunc::arguments(args, n),
+                )
+            };
+            let _ = (&$py, &$module, &$args);
+            ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body))
+                .unwrap_or_else(|_| $crate::cfunc::internal_error())
+        }
+    };
+}

@@ -1,0 +1,162 @@
+//! The `_erlang_loop` built-in module: multi-phase, per interpreter (it
+//! imports in own-GIL sub-interpreters), with the few functions the Python
+//! half needs from Rust — the context's wait (serve, wake descriptor,
+//! sleep) and the sink for tasks submitted from Erlang.
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use py_convert::{Attached, PyErrInfo, PyObj};
+use py_core::cfunc::{boolean, fast, int, none_raw, wrong_args};
+use py_core::erlang_module::{self, PyExc};
+use py_core::WaitError;
+use pyo3_ffi as ffi;
+
+/// How a task submitted from Erlang ended.
+pub enum TaskOutcome<'a> {
+    /// Its result.
+    Value(&'a PyObj),
+    /// The exception it raised.
+    Raised(&'a PyObj),
+    /// It was cancelled.
+    Cancelled,
+}
+
+/// Where the outcomes of tasks submitted from Erlang go (installed by the
+/// NIF layer). Runs on the loop's thread, attached.
+pub trait TaskSink: Send + Sync + 'static {
+    fn done(&self, py: Attached<'_>, token: u64, outcome: TaskOutcome<'_>);
+}
+
+static SINK: OnceLock<Box<dyn TaskSink>> = OnceLock::new();
+
+/// Installs the task sink (once, when the NIF library loads).
+pub fn set_task_sink(sink: Box<dyn TaskSink>) {
+    let _ = SINK.set(sink);
+}
+
+/// Registers `_erlang_loop` as a built-in module; call before Python starts.
+pub fn register() -> bool {
+    py_core::runtime::add_builtin_module(c"_erlang_loop", init_module)
+}
+
+py_core::fastcall_entry!(loop_serve, |py, _module, _args| { int(py_core::serve_pending(py) as i64) });
+
+py_core::fastcall_entry!(loop_wake_fd, |_py, _module, _args| { int(py_core::wake_fd().map_or(-1, |fd| fd as i64)) });
+
+py_core::fastcall_entry!(loop_sleep_begin, |_py, _module, _args| { boolean(py_core::begin_external_sleep()) });
+
+py_core::fastcall_entry!(loop_sleep_end, |_py, _module, _args| {
+    py_core::end_external_sleep();
+    none_raw()
+});
+
+py_core::fastcall_entry!(loop_blocking_sleep, |py, _module, args| {
+    let [seconds] = args.as_slice() else { return wrong_args(c"_blocking_sleep(seconds)") };
+    // SAFETY: attached (token); PyFloat_AsDouble sets an error on failure.
+    let secs = unsafe { ffi::PyFloat_AsDouble(seconds.as_ptr()) };
+    // SAFETY: attached (token).
+    if secs == -1.0 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        return ptr::null_mut();
+    }
+    if !secs.is_finite() || secs < 0.0 {
+        erlang_module::raise(py, PyExc::ValueError, "sleep length must be a non-negative number");
+        return ptr::null_mut();
+    }
+    match py_core::sleep(py, Duration::from_secs_f64(secs)) {
+        Ok(()) => none_raw(),
+        Err(WaitError::Interrupted) => {
+            erlang_module::raise(py, PyExc::KeyboardInterrupt, "");
+            ptr::null_mut()
+        }
+        Err(WaitError::Stopped) => {
+            erlang_module::raise(py, PyExc::RuntimeError, "the context is stopping");
+            ptr::null_mut()
+        }
+    }
+});
+
+py_core::fastcall_entry!(loop_task_done, |py, _module, args| {
+    let [token, kind, value] = args.as_slice() else { return wrong_args(c"_task_done(token, kind, value)") };
+    let Some(token) = erlang_module::int_arg(py, token) else { return ptr::null_mut() };
+    let Some(kind) = erlang_module::int_arg(py, kind) else { return ptr::null_mut() };
+    let outcome = match kind {
+        0 => TaskOutcome::Value(value),
+        1 => TaskOutcome::Raised(value),
+        _ => TaskOutcome::Cancelled,
+    };
+    if let Some(sink) = SINK.get() {
+        sink.done(py, token as u64, outcome);
+    }
+    none_raw()
+});
+
+py_core::fastcall_entry!(loop_interp_id, |_py, _module, _args| {
+    // SAFETY: attached (token): the calling thread's interpreter is valid.
+    int(unsafe { ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get()) })
+});
+
+static mut METHODS: [ffi::PyMethodDef; 8] = [
+    fast(c"_serve", loop_serve, c"Run the requests queued for this context thread."),
+    fast(c"_wake_fd", loop_wake_fd, c"The context's wake-up descriptor, or -1 off a context thread."),
+    fast(c"_sleep_begin", loop_sleep_begin, c"About to block in the poller: False if a request is queued."),
+    fast(c"_sleep_end", loop_sleep_end, c"Back from the poller."),
+    fast(c"_blocking_sleep", loop_blocking_sleep, c"Sleep, serving the context's requests, interruptible."),
+    fast(c"_task_done", loop_task_done, c"Report the outcome of a task submitted from Erlang."),
+    fast(c"_interp_id", loop_interp_id, c"This interpreter's id (0 for the main one)."),
+    ffi::PyMethodDef::zeroed(),
+];
+
+unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
+    // SAFETY: CPython calls the exec slot with the GIL held and the module.
+    unsafe {
+        let py = Attached::assume();
+        let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
+        match erlang_module::exec_module_source(py, &m, crate::PYTHON_SOURCE, c"<_erlang_loop>") {
+            Ok(()) => 0,
+            Err(e) => {
+                restore(py, &e);
+                -1
+            }
+        }
+    }
+}
+
+/// Turns a fetched error back into a pending ImportError.
+fn restore(py: Attached<'_>, e: &PyErrInfo) {
+    let text = format!("_erlang_loop: {}: {}", e.class, e.message);
+    erlang_module::raise(py, PyExc::RuntimeError, &text);
+}
+
+#[cfg(Py_3_12)]
+static mut SLOTS: [ffi::PyModuleDef_Slot; 3] = [
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_multiple_interpreters, value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED },
+    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+];
+
+#[cfg(not(Py_3_12))]
+static mut SLOTS: [ffi::PyModuleDef_Slot; 2] = [
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
+    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+];
+
+static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
+    m_base: ffi::PyModuleDef_HEAD_INIT,
+    m_name: c"_erlang_loop".as_ptr(),
+    m_doc: c"The asyncio event loop of erlang_python (use it through the erlang module).".as_ptr(),
+    m_size: 0,
+    m_methods: ptr::addr_of_mut!(METHODS) as *mut ffi::PyMethodDef,
+    m_slots: ptr::addr_of_mut!(SLOTS) as *mut ffi::PyModuleDef_Slot,
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+};
+
+unsafe extern "C" fn init_module() -> *mut ffi::PyObject {
+    // SAFETY: CPython calls init functions with the GIL held; PyModuleDef_Init
+    // only initialises the definition's header (idempotently).
+    unsafe { ffi::PyModuleDef_Init(ptr::addr_of_mut!(MODULE_DEF)) }
+}

@@ -1,0 +1,263 @@
+# The Python half of `_erlang_loop` (re-exported by the `erlang` module):
+# the asyncio event loop that runs on a context thread, its entry points,
+# and the runner of tasks submitted from Erlang.
+# The C functions (_serve, _wake_fd, _sleep_begin, _sleep_end,
+# _blocking_sleep, _task_done, _interp_id) are already in this
+# module's namespace.
+
+import asyncio
+import enum
+import selectors
+import sys
+import warnings
+
+__all__ = [
+    "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "new_event_loop",
+    "get_event_loop_policy", "install", "run", "sleep", "spawn_task", "detect_mode",
+    "ExecutionMode",
+]
+
+_NO_SUBPROCESS = (
+    "subprocesses are not available inside the Erlang VM (forking the VM is unsafe): "
+    "run programs with Erlang ports (open_port/2) and talk to them from Erlang"
+)
+_NO_SIGNALS = "signals belong to the Erlang VM: handle them in Erlang (os:set_signal/2)"
+
+
+class _ContextSelector(selectors.BaseSelector):
+    """The kernel selector, plus the context's queue when the loop runs on a
+    context thread: each `select` first runs the requests queued for the
+    context, and a blocking `select` also wakes up for new ones."""
+
+    def __init__(self, inner=None):
+        self._inner = inner if inner is not None else selectors.DefaultSelector()
+        self._wake = _wake_fd()
+        if self._wake >= 0:
+            self._inner.register(self._wake, selectors.EVENT_READ)
+
+    def register(self, fileobj, events, data=None):
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj):
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj, events, data=None):
+        return self._inner.modify(fileobj, events, data)
+
+    def get_map(self):
+        return self._inner.get_map()
+
+    def select(self, timeout=None):
+        if self._wake < 0:
+            return self._inner.select(timeout)
+        if _serve():
+            # What ran may have scheduled callbacks: the timeout asyncio
+            # computed before is stale, so only look for ready I/O.
+            timeout = 0
+        if (timeout is None or timeout > 0) and _sleep_begin():
+            try:
+                ready = self._inner.select(timeout)
+            finally:
+                _sleep_end()
+        else:
+            ready = self._inner.select(0)
+        wake = self._wake
+        return [(key, mask) for (key, mask) in ready if key.fd != wake]
+
+    def close(self):
+        if self._wake >= 0:
+            try:
+                self._inner.unregister(self._wake)
+            except (KeyError, ValueError):
+                pass
+            self._wake = -1
+        self._inner.close()
+
+
+class ErlangEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector event loop, made part of its context thread's
+    wait: while it runs, the context keeps serving `py:call` and friends,
+    and idle it blocks without any polling. Subprocesses and signal
+    handlers belong to the Erlang VM and are refused."""
+
+    def __init__(self, selector=None):
+        super().__init__(_ContextSelector(selector))
+
+    async def subprocess_exec(self, *args, **kwargs):
+        raise NotImplementedError(_NO_SUBPROCESS)
+
+    async def subprocess_shell(self, *args, **kwargs):
+        raise NotImplementedError(_NO_SUBPROCESS)
+
+    def add_signal_handler(self, sig, callback, *args):
+        raise NotImplementedError(_NO_SIGNALS)
+
+    def remove_signal_handler(self, sig):
+        raise NotImplementedError(_NO_SIGNALS)
+
+
+class ErlangEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """An event loop policy whose loops are ErlangEventLoops."""
+
+    def new_event_loop(self):
+        return ErlangEventLoop()
+
+
+EventLoopPolicy = ErlangEventLoopPolicy
+
+
+def new_event_loop():
+    """A new ErlangEventLoop."""
+    return ErlangEventLoop()
+
+
+def get_event_loop_policy():
+    return asyncio.get_event_loop_policy()
+
+
+def install(*, silent=False):
+    """Make ErlangEventLoop asyncio's default (a global policy). Prefer
+    erlang.run(): policies are deprecated from Python 3.14 on."""
+    if sys.version_info >= (3, 14):
+        raise RuntimeError(
+            "erlang.install() is not supported on Python 3.14+: use erlang.run(coro) "
+            "or asyncio.run(coro, loop_factory=erlang.new_event_loop)"
+        )
+    if not silent:
+        warnings.warn(
+            "erlang.install() sets a global event loop policy; prefer erlang.run()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    asyncio.set_event_loop_policy(ErlangEventLoopPolicy())
+
+
+def run(main, *, debug=None, **kwargs):
+    """Run a coroutine on a new ErlangEventLoop, like asyncio.run."""
+    if sys.version_info >= (3, 12):
+        return asyncio.run(main, debug=debug, loop_factory=new_event_loop, **kwargs)
+    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return runner.run(main)
+
+
+def sleep(seconds):
+    """In a running loop: `await erlang.sleep(s)` (asyncio.sleep). Outside
+    one: a blocking sleep that releases the GIL, keeps the context serving
+    requests, and is stopped by py:interrupt and timeouts."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _blocking_sleep(float(seconds))
+        return None
+    return asyncio.sleep(seconds)
+
+
+# The loop py_event_loop runs for this interpreter, if any: where
+# spawn_task sends coroutines from code that has no running loop.
+_default_loop = None
+
+
+def spawn_task(coro, *, name=None):
+    """Start a coroutine as a task, from async or sync code: on the running
+    loop of this thread (returns the asyncio.Task), else on the
+    interpreter's py_event_loop loop (returns a concurrent Future)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        return loop.create_task(coro, name=name)
+    loop = _default_loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        coro.close()
+        raise RuntimeError(
+            "no event loop to spawn on: call from async code, or start py_event_loop"
+        )
+    return asyncio.run_coroutine_threadsafe(coro, loop)
+
+
+class ExecutionMode(enum.Enum):
+    FREE_THREADED = "free_threaded"
+    SUBINTERP = "subinterp"
+    SHARED_GIL = "shared_gil"
+
+
+def detect_mode():
+    """How this interpreter runs: free-threaded build, a sub-interpreter with
+    its own GIL, or the main interpreter's shared GIL."""
+    gil = getattr(sys, "_is_gil_enabled", None)
+    if gil is not None and not gil():
+        return ExecutionMode.FREE_THREADED
+    if _interp_id() != 0:
+        return ExecutionMode.SUBINTERP
+    return ExecutionMode.SHARED_GIL
+
+
+# --- Tasks submitted from Erlang (py_event_loop:create_task) --------------
+
+_VALUE, _RAISED, _CANCELLED = 0, 1, 2
+
+
+def _start_task(fn, args, kwargs, token):
+    """Call `fn`; a coroutine (any awaitable) becomes a task on the running
+    loop. The outcome goes to Erlang as {async_result, Ref, Result}."""
+    try:
+        result = fn(*args, **kwargs) if kwargs else fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - reported to Erlang
+        _task_done(token, _RAISED, exc)
+        return
+    if not hasattr(result, "__await__"):
+        _task_done(token, _VALUE, result)
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        if asyncio.iscoroutine(result):
+            result.close()
+        _task_done(token, _RAISED, RuntimeError("no event loop runs in this context"))
+        return
+    task = asyncio.ensure_future(result, loop=loop)
+    task.add_done_callback(lambda t: _report(token, t))
+
+
+def _report(token, task):
+    if task.cancelled():
+        _task_done(token, _CANCELLED, None)
+        return
+    exc = task.exception()
+    if exc is not None:
+        _task_done(token, _RAISED, exc)
+    else:
+        _task_done(token, _VALUE, task.result())
+
+
+def _run_worker_loop(default=False):
+    """The body of a py_event_loop worker: run a loop until stopped; tasks
+    still pending then are cancelled (their callers are told)."""
+    global _default_loop
+    loop = ErlangEventLoop()
+    asyncio.set_event_loop(loop)
+    if default:
+        _default_loop = loop
+    try:
+        loop.run_forever()
+    finally:
+        if _default_loop is loop:
+            _default_loop = None
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _stop_worker_loop():
+    """Stop the loop running on this thread (called from a request served by
+    that loop's select)."""
+    loop = asyncio.get_running_loop()
+    loop.stop()
