@@ -52,6 +52,7 @@ test-other-pythons:
 test-rust: setup
 	@$(ENV) cargo test --workspace
 	@$(ENV) cargo clippy --workspace --all-targets --quiet -- -D warnings
+	@$(ENV) cargo fmt --all -- --check
 
 test-erlang: build
 	@$(ENV) cd erlang && $(REBAR) ct

@@ -5,10 +5,14 @@ Put this directory on your editor's or mypy's stub path (for mypy:
 `MYPY_PATH=$(erl -noshell -eval 'io:format("~s", [code:priv_dir(erlang_python)]), halt().')`).
 """
 
+import asyncio
+import concurrent.futures
+import enum
 import logging
-from typing import Any, Callable, Iterable, Mapping, NoReturn, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Iterable, Mapping, NoReturn, Sequence, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 # --- Erlang values with no Python equivalent --------------------------------
 
@@ -133,3 +137,41 @@ class Span:
 
 def trace(name: str | _F | None = ...) -> Any:
     """Decorator: run the function inside a Span named after it (or `name`)."""
+
+# --- The event loop (asyncio on the context thread) ----------------------------------
+
+class ErlangEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop, run on the context thread: while it waits it
+    also serves the calls queued for the context, and wakes for new ones.
+    Subprocesses and signal handlers raise NotImplementedError (the VM owns
+    both)."""
+
+class ErlangEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Policy whose new loops are ErlangEventLoop (Python <= 3.13)."""
+    def new_event_loop(self) -> ErlangEventLoop: ...
+
+class EventLoopPolicy(ErlangEventLoopPolicy):
+    """Alias of ErlangEventLoopPolicy."""
+
+def new_event_loop() -> ErlangEventLoop: ...
+def get_event_loop_policy() -> asyncio.AbstractEventLoopPolicy: ...
+
+def install(*, silent: bool = ...) -> None:
+    """Make ErlangEventLoop asyncio's default; RuntimeError on 3.14+."""
+
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = ..., **kwargs: Any) -> _T:
+    """asyncio.run on a new ErlangEventLoop."""
+
+def sleep(seconds: float) -> Any:
+    """Awaitable in a running loop; otherwise a blocking sleep that releases
+    the GIL, keeps serving the context and is stopped by py:interrupt."""
+
+def spawn_task(coro: Coroutine[Any, Any, _T], *, name: str | None = ...) -> "asyncio.Task[_T] | concurrent.futures.Future[_T]":
+    """Run `coro` on the running loop, or else on the py_event_loop loop."""
+
+class ExecutionMode(enum.Enum):
+    FREE_THREADED = ...
+    SUBINTERP = ...
+    SHARED_GIL = ...
+
+def detect_mode() -> ExecutionMode: ...

@@ -1,7 +1,8 @@
 %% @doc Top supervisor: the shared state table, the callback registry and
 %% the logging and tracing sinks (which contexts rely on), then the context
 %% registry (which owns the context table and cleans up after dead
-%% contexts), the context supervisor, and the default pool.
+%% contexts), the context supervisor, the default pool, and the event loops
+%% (the main one and the pool).
 -module(erlang_python_sup).
 -behaviour(supervisor).
 
@@ -26,5 +27,9 @@ init([]) ->
            start => {py_context_sup, start_link, []},
            type => supervisor},
          #{id => py_default_pool,
-           start => {py_context_router, start_default_link, []}}],
+           start => {py_context_router, start_default_link, []}},
+         #{id => py_event_loop,
+           start => {py_event_loop, start_link, []}},
+         #{id => py_event_loop_pool,
+           start => {py_event_loop_pool, start_link, []}}],
     {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, Children}}.

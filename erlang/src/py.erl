@@ -26,6 +26,8 @@
 -export([version/0, execution_mode/0, subinterp_supported/0, interrupt/1]).
 -export([memory_stats/0, gc/0, gc/1, tracemalloc_start/0, tracemalloc_start/1,
          tracemalloc_stop/0]).
+-export([async_call/3, async_call/4, async_await/1, async_await/2, async_gather/1,
+         async_gather/2]).
 -export([register_function/2, register_function/3, unregister_function/1]).
 -export([state_fetch/1, state_store/2, state_remove/1, state_keys/0, state_clear/0,
          state_incr/1, state_incr/2, state_decr/1, state_decr/2]).
@@ -361,6 +363,48 @@ on_handle(ObjRef, Submit) ->
 get_local_env(Ctx) ->
     {ok, Env} = py_context:local_env(Ctx),
     Env.
+
+%%% ---------------------------------------------------------------------
+%%% Coroutines on the event loop
+%%% ---------------------------------------------------------------------
+
+%% @doc Submits `Module.Function(*Args)' to the main event loop (see
+%% py_event_loop): coroutines are awaited there, plain functions called.
+%% The result arrives as `{async_result, Ref, Result}'; see async_await/1,2.
+-spec async_call(name(), name(), list()) -> reference().
+async_call(Module, Function, Args) ->
+    py_event_loop:create_task(Module, Function, Args).
+
+-spec async_call(name(), name(), list(), map()) -> reference().
+async_call(Module, Function, Args, Kwargs) ->
+    py_event_loop:create_task(Module, Function, Args, Kwargs).
+
+%% @doc Waits for an async_call result (default 30 s).
+-spec async_await(reference()) -> result().
+async_await(Ref) ->
+    async_await(Ref, ?DEFAULT_TIMEOUT).
+
+-spec async_await(reference(), timeout()) -> result().
+async_await(Ref, Timeout) ->
+    py_event_loop:await(Ref, Timeout).
+
+%% @doc Runs the calls concurrently on the main loop and returns their
+%% results in order, or `{error, {gather_failed, [{Index, Reason}]}}'
+%% (1-based indices of the calls that failed). The timeout applies to each
+%% wait.
+-spec async_gather([{name(), name(), list()}]) -> {ok, [term()]} | {error, term()}.
+async_gather(Calls) ->
+    async_gather(Calls, ?DEFAULT_TIMEOUT).
+
+-spec async_gather([{name(), name(), list()}], timeout()) -> {ok, [term()]} | {error, term()}.
+async_gather(Calls, Timeout) ->
+    Refs = [async_call(M, F, A) || {M, F, A} <- Calls],
+    Results = [async_await(Ref, Timeout) || Ref <- Refs],
+    Failed = [{I, R} || {I, {error, R}} <- lists:zip(lists:seq(1, length(Results)), Results)],
+    case Failed of
+        [] -> {ok, [V || {ok, V} <- Results]};
+        _ -> {error, {gather_failed, Failed}}
+    end.
 
 %%% ---------------------------------------------------------------------
 %%% Callbacks into Erlang, shared state, logging and tracing

@@ -391,7 +391,9 @@ pub fn big_to_external(b: &BigInt) -> Vec<u8> {
 /// integer (what `enif_term_to_binary` gives for a bignum).
 pub fn big_from_external(bytes: &[u8]) -> Option<BigInt> {
     match decode(bytes).ok()? {
-        Term::Int(i) => Some(BigInt { negative: i < 0, magnitude: i.unsigned_abs().to_le_bytes().to_vec() }.normalized()),
+        Term::Int(i) => {
+            Some(BigInt { negative: i < 0, magnitude: i.unsigned_abs().to_le_bytes().to_vec() }.normalized())
+        }
         Term::BigInt(b) => Some(b),
         _ => None,
     }
@@ -498,8 +500,8 @@ mod tests {
     fn pid_keeps_its_bytes() {
         // term_to_binary(c:pid(0,85,0)) on nonode@nohost, OTP 25
         let bytes = [
-            131, 88, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 85, 0, 0,
-            0, 0, 0, 0, 0, 0,
+            131, 88, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 85, 0, 0, 0,
+            0, 0, 0, 0, 0,
         ];
         let t = decode(&bytes).unwrap();
         assert_eq!(t, Term::Pid(bytes.to_vec()));

@@ -78,7 +78,8 @@ pub struct ModelSource;
 impl TermSource for ModelSource {
     type Term = *const Term;
     type Elems<'s> = std::iter::Map<std::slice::Iter<'s, Term>, fn(&Term) -> *const Term>;
-    type Pairs<'s> = std::iter::Map<std::slice::Iter<'s, (Term, Term)>, fn(&(Term, Term)) -> (*const Term, *const Term)>;
+    type Pairs<'s> =
+        std::iter::Map<std::slice::Iter<'s, (Term, Term)>, fn(&(Term, Term)) -> (*const Term, *const Term)>;
 
     fn kind(&self, t: *const Term) -> TermKind {
         match get(t) {
@@ -127,7 +128,9 @@ impl TermSource for ModelSource {
     fn big_int(&self, t: *const Term) -> Result<BigInt, ConvertError> {
         match get(t) {
             Term::BigInt(b) => Ok(b.clone()),
-            Term::Int(i) => Ok(BigInt { negative: *i < 0, magnitude: i.unsigned_abs().to_le_bytes().to_vec() }.normalized()),
+            Term::Int(i) => {
+                Ok(BigInt { negative: *i < 0, magnitude: i.unsigned_abs().to_le_bytes().to_vec() }.normalized())
+            }
             _ => Err(ConvertError::BadTerm("not an integer")),
         }
     }

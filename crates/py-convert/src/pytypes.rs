@@ -122,11 +122,7 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
 
 /// # Safety
 /// Attached thread; `module` is a module object.
-unsafe fn make_external_type(
-    module: &PyObj,
-    name: &'static CStr,
-    doc: &'static CStr,
-) -> Result<PyObj, PyErrInfo> {
+unsafe fn make_external_type(module: &PyObj, name: &'static CStr, doc: &'static CStr) -> Result<PyObj, PyErrInfo> {
     let mut slots = [
         slot(ffi::Py_tp_richcompare, external_richcompare as *mut c_void),
         slot(ffi::Py_tp_hash, external_hash as *mut c_void),
@@ -138,9 +134,7 @@ unsafe fn make_external_type(
         name: name.as_ptr(),
         basicsize: std::mem::size_of::<ExternalTermObject>() as c_int,
         itemsize: 1,
-        flags: (ffi::Py_TPFLAGS_DEFAULT
-            | ffi::Py_TPFLAGS_IMMUTABLETYPE
-            | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
         slots: slots.as_mut_ptr(),
     };
     // SAFETY: attached thread (caller); the spec and slots are valid for the
@@ -181,12 +175,8 @@ impl ErlTypes {
             };
             let bases = PyObj::from_owned(ffi::PyTuple_Pack(1, ptr::addr_of_mut!(ffi::PyUnicode_Type)))
                 .ok_or_else(|| PyErrInfo::fetch(py))?;
-            let atom = PyObj::from_owned(ffi::PyType_FromModuleAndSpec(
-                module.as_ptr(),
-                &mut spec,
-                bases.as_ptr(),
-            ))
-            .ok_or_else(|| PyErrInfo::fetch(py))?;
+            let atom = PyObj::from_owned(ffi::PyType_FromModuleAndSpec(module.as_ptr(), &mut spec, bases.as_ptr()))
+                .ok_or_else(|| PyErrInfo::fetch(py))?;
             for (name, ty) in [(c"Pid", &pid), (c"Ref", &reference), (c"Atom", &atom)] {
                 if ffi::PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), ty.as_ptr()) < 0 {
                     return Err(PyErrInfo::fetch(py));
@@ -200,8 +190,8 @@ impl ErlTypes {
     /// tools that run conversion without the full `erlang` module.
     pub fn standalone(py: Attached<'_>) -> Result<(PyObj, ErlTypes), PyErrInfo> {
         // SAFETY: attached thread (token).
-        let module = unsafe { PyObj::from_owned(ffi::PyModule_New(c"erlang".as_ptr())) }
-            .ok_or_else(|| PyErrInfo::fetch(py))?;
+        let module =
+            unsafe { PyObj::from_owned(ffi::PyModule_New(c"erlang".as_ptr())) }.ok_or_else(|| PyErrInfo::fetch(py))?;
         let types = ErlTypes::create(py, &module)?;
         Ok((module, types))
     }

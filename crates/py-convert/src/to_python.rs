@@ -104,7 +104,10 @@ impl<S: TermSource> ToPy<'_, '_, S> {
                     if let Some(bytes) = self.explicit_bytes(t) {
                         // SAFETY: see above.
                         return self.owned(unsafe {
-                            ffi::PyBytes_FromStringAndSize(bytes.as_ptr() as *const c_char, bytes.len() as ffi::Py_ssize_t)
+                            ffi::PyBytes_FromStringAndSize(
+                                bytes.as_ptr() as *const c_char,
+                                bytes.len() as ffi::Py_ssize_t,
+                            )
                         });
                     }
                 }

@@ -45,10 +45,8 @@ fn round_trippable() -> impl Strategy<Value = Term> {
     leaf.prop_recursive(6, 256, 8, |inner| {
         // Keys that stay distinct in Python (no floats or booleans, which
         // Python would merge with equal ints).
-        let key = prop_oneof![
-            any::<i64>().prop_map(Term::Int),
-            "[a-z]{0,6}".prop_map(|s| Term::Binary(s.into_bytes())),
-        ];
+        let key =
+            prop_oneof![any::<i64>().prop_map(Term::Int), "[a-z]{0,6}".prop_map(|s| Term::Binary(s.into_bytes())),];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Term::list),
             prop::collection::vec(inner.clone(), 0..8).prop_map(Term::Tuple),

@@ -182,7 +182,10 @@ fn python_ints_of_every_size() {
     assert_term("-2**63", Term::Int(i64::MIN));
     assert_term("2**63", Term::from_big(BigInt { negative: false, magnitude: (1u64 << 63).to_le_bytes().to_vec() }));
     assert_term("2**64-1", Term::from_big(BigInt { negative: false, magnitude: u64::MAX.to_le_bytes().to_vec() }));
-    assert_term("-2**63-1", Term::from_big(BigInt { negative: true, magnitude: (1u64 << 63 | 1).to_le_bytes().to_vec() }));
+    assert_term(
+        "-2**63-1",
+        Term::from_big(BigInt { negative: true, magnitude: (1u64 << 63 | 1).to_le_bytes().to_vec() }),
+    );
     assert_term("2**200", big(false, 25));
     assert_term("-2**200", big(true, 25));
     // int subclasses (IntEnum) keep their value.
@@ -199,15 +202,21 @@ fn python_floats_and_specials() {
 
 #[test]
 fn python_containers() {
-    assert_term("[1, (2, 'x'), {'a': [None]}]", Term::list(vec![
-        Term::Int(1),
-        Term::Tuple(vec![Term::Int(2), Term::bin(b"x")]),
-        Term::Map(vec![(Term::bin(b"a"), Term::list(vec![Term::atom("none")]))]),
-    ]));
+    assert_term(
+        "[1, (2, 'x'), {'a': [None]}]",
+        Term::list(vec![
+            Term::Int(1),
+            Term::Tuple(vec![Term::Int(2), Term::bin(b"x")]),
+            Term::Map(vec![(Term::bin(b"a"), Term::list(vec![Term::atom("none")]))]),
+        ]),
+    );
     assert_term("{3}", Term::list(vec![Term::Int(3)]));
     assert_term("frozenset()", Term::list(vec![]));
     assert_term("__import__('collections').OrderedDict(a=1)", Term::Map(vec![(Term::bin(b"a"), Term::Int(1))]));
-    assert_term("__import__('collections').namedtuple('P', 'x y')(1, 2)", Term::Tuple(vec![Term::Int(1), Term::Int(2)]));
+    assert_term(
+        "__import__('collections').namedtuple('P', 'x y')(1, 2)",
+        Term::Tuple(vec![Term::Int(1), Term::Int(2)]),
+    );
 }
 
 #[test]
@@ -293,7 +302,8 @@ fn ints_in_the_cache_range_are_shared_objects() {
 
 #[test]
 fn ints_around_the_internal_digit_size_convert_exactly() {
-    let values: Vec<i64> = vec![0, 1, -1, 255, 256, -5, -6, (1 << 30) - 1, -((1 << 30) - 1), 1 << 30, -(1 << 30), 1 << 31, -(1 << 31)];
+    let values: Vec<i64> =
+        vec![0, 1, -1, 255, 256, -5, -6, (1 << 30) - 1, -((1 << 30) - 1), 1 << 30, -(1 << 30), 1 << 31, -(1 << 31)];
     let expr = format!("[{}]", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
     assert_term(&expr, Term::list(values.iter().map(|&v| Term::Int(v)).collect()));
     let tuple = format!("({},)", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));

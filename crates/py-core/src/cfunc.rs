@@ -10,7 +10,8 @@ use py_convert::PyObj;
 use pyo3_ffi as ffi;
 
 /// A FASTCALL module function.
-pub type FastFn = unsafe extern "C" fn(*mut ffi::PyObject, *mut *mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+pub type FastFn =
+    unsafe extern "C" fn(*mut ffi::PyObject, *mut *mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
 
 /// A method table entry for a FASTCALL module function.
 pub const fn fast(name: &'static CStr, f: FastFn, doc: &'static CStr) -> ffi::PyMethodDef {
@@ -43,7 +44,7 @@ pub unsafe fn module_of(module: *mut ffi::PyObject) -> PyObj {
 }
 
 /// Sets `exc(message)` and returns the null error value.
-pub fn set_error(exc: *mut ffi::PyObject, message: &CStr) -> *mut ffi::PyObject {
+pub(crate) fn set_error(exc: *mut ffi::PyObject, message: &CStr) -> *mut ffi::PyObject {
     // SAFETY: called from module functions, with the GIL held; `exc` is a
     // built-in exception type.
     unsafe { ffi::PyErr_SetString(exc, message.as_ptr()) };
@@ -96,11 +97,7 @@ macro_rules! fastcall_entry {
             // SAFETY: CPython calls module functions with the GIL held,
             // `module` the module object and `args` `n` live objects.
             let ($py, $module, $args) = unsafe {
-                (
-                    ::py_convert::Attached::assume(),
-                    $crate::cfunc::module_of(module),
-                    $crate::cfunc::arguments(args, n),
-                )
+                (::py_convert::Attached::assume(), $crate::cfunc::module_of(module), $crate::cfunc::arguments(args, n))
             };
             let _ = (&$py, &$module, &$args);
             ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body))

@@ -193,13 +193,9 @@ impl Context {
             .spawn(move || thread_main(thread_shared, opts, tx))
             .map_err(|e| format!("cannot start a context thread: {e}"))?;
         match rx.recv() {
-            Ok(Ok((interp_id, native_thread_id))) => Ok(Context {
-                shared,
-                mode,
-                interp_id,
-                native_thread_id,
-                thread: Mutex::new(Some(handle)),
-            }),
+            Ok(Ok((interp_id, native_thread_id))) => {
+                Ok(Context { shared, mode, interp_id, native_thread_id, thread: Mutex::new(Some(handle)) })
+            }
             Ok(Err(e)) => {
                 let _ = handle.join();
                 Err(e)
@@ -497,6 +493,12 @@ fn current_thread() -> Option<&'static ContextThread> {
     (!ct.is_null()).then(|| unsafe { &*ct })
 }
 
+/// Runs `f` with this context thread's worker (`None` off a context
+/// thread), for code called from Python that needs it (task outcomes).
+pub fn with_worker<R>(f: impl FnOnce(&Worker) -> R) -> Option<R> {
+    current_thread().map(|ct| f(&ct.worker))
+}
+
 /// Runs the requests queued for this context, now, nested in the current
 /// one. An event loop running on a context thread calls this from its
 /// `select`, so the context keeps serving calls while the loop runs.
@@ -510,6 +512,47 @@ pub fn serve_pending(_py: py_convert::Attached<'_>) -> usize {
         ran += 1;
     }
     ran
+}
+
+/// Before an event loop on this context thread blocks in its poller: keeps
+/// checking, for up to `window` and with the GIL released, whether the
+/// poller (`poll_fd`, e.g. an epoll descriptor) has events or a request
+/// came, yielding the core between checks. Returns true as soon as either
+/// holds: the loop then polls without blocking. Waking a blocked thread
+/// costs tens of microseconds here, more than a busy loop's next event
+/// usually takes to come.
+pub fn poll_window(_py: py_convert::Attached<'_>, poll_fd: std::os::fd::RawFd, window: std::time::Duration) -> bool {
+    let Some(ct) = current_thread() else { return false };
+    let deadline = std::time::Instant::now() + window;
+    ct.ts.detach();
+    let ready = loop {
+        if !ct.shared.mailbox.is_empty() || fd_readable(poll_fd) {
+            break true;
+        }
+        if std::time::Instant::now() >= deadline {
+            break false;
+        }
+        thread::yield_now();
+    };
+    ct.ts.attach();
+    ready
+}
+
+/// Whether `fd` is readable right now.
+fn fd_readable(fd: std::os::fd::RawFd) -> bool {
+    #[repr(C)]
+    struct PollFd {
+        fd: i32,
+        events: i16,
+        revents: i16,
+    }
+    extern "C" {
+        fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
+    }
+    const POLLIN: i16 = 1;
+    let mut p = PollFd { fd, events: POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd on the stack; a zero timeout never blocks.
+    unsafe { poll(&mut p, 1, 0) > 0 }
 }
 
 /// The descriptor an event loop on this context thread watches to wake up

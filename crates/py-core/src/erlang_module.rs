@@ -37,7 +37,15 @@ pub trait Bridge: Send + Sync + 'static {
     /// Whether `name` is a registered callback.
     fn is_registered(&self, name: &str) -> bool;
     /// A log record for the Erlang logger.
-    fn log(&self, py: Attached<'_>, module: &PyObj, level: i64, logger: &PyObj, message: &PyObj, meta: &PyObj) -> Option<()>;
+    fn log(
+        &self,
+        py: Attached<'_>,
+        module: &PyObj,
+        level: i64,
+        logger: &PyObj,
+        message: &PyObj,
+        meta: &PyObj,
+    ) -> Option<()>;
     /// The lowest Python level the Erlang side wants.
     fn log_level(&self) -> i64;
     /// A tracing event (`start`, `event`, `end`) with its fields.
@@ -83,7 +91,8 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
             ptr::write(state, ModuleState { types: Some(types), markers: None });
             add_python_part(py, &m)?;
             let class = |name: &CStr| {
-                PyObj::from_owned(ffi::PyObject_GetAttrString(m.as_ptr(), name.as_ptr())).ok_or_else(|| PyErrInfo::fetch(py))
+                PyObj::from_owned(ffi::PyObject_GetAttrString(m.as_ptr(), name.as_ptr()))
+                    .ok_or_else(|| PyErrInfo::fetch(py))
             };
             (*state).markers = Some((class(c"ScheduleMarker")?, class(c"InlineScheduleMarker")?));
             Ok(())
@@ -91,8 +100,8 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         match result {
             Ok(()) => 0,
             Err(e) => {
-                let msg = std::ffi::CString::new(format!("erlang module: {}: {}", e.class, e.message))
-                    .unwrap_or_default();
+                let msg =
+                    std::ffi::CString::new(format!("erlang module: {}: {}", e.class, e.message)).unwrap_or_default();
                 ffi::PyErr_SetString(ffi::PyExc_ImportError, msg.as_ptr());
                 -1
             }
@@ -114,7 +123,12 @@ unsafe fn add_python_part(py: Attached<'_>, module: &PyObj) -> Result<(), PyErrI
 ///
 /// # Safety
 /// Attached thread; `module` is a module object.
-pub unsafe fn exec_module_source(py: Attached<'_>, module: &PyObj, source: &str, filename: &CStr) -> Result<(), PyErrInfo> {
+pub unsafe fn exec_module_source(
+    py: Attached<'_>,
+    module: &PyObj,
+    source: &str,
+    filename: &CStr,
+) -> Result<(), PyErrInfo> {
     let source = std::ffi::CString::new(source).expect("no NUL in a module source");
     // SAFETY: caller contract; the module dict is a borrowed reference kept
     // alive by the module; compiled code and results are owned.
@@ -221,7 +235,9 @@ crate::fastcall_entry!(erlang_is_registered, |_py, _module, args| {
 
 crate::fastcall_entry!(erlang_log, |py, module, args| {
     let Some(b) = bridge() else { return none_raw() };
-    let [level, logger, message, meta] = args.as_slice() else { return wrong_args(c"_log(level, name, message, meta)") };
+    let [level, logger, message, meta] = args.as_slice() else {
+        return wrong_args(c"_log(level, name, message, meta)");
+    };
     // SAFETY: attached; PyLong_AsLongLong sets an error on failure.
     let level = unsafe { ffi::PyLong_AsLongLong(level.as_ptr()) };
     // SAFETY: attached.
@@ -314,7 +330,8 @@ pub fn interpreter_types(py: Attached<'_>) -> Result<(PyObj, ErlTypes), PyErrInf
     // SAFETY: attached thread (token); the module's state was initialised by
     // its exec slot before the import returned.
     unsafe {
-        let m = PyObj::from_owned(ffi::PyImport_ImportModule(c"erlang".as_ptr())).ok_or_else(|| PyErrInfo::fetch(py))?;
+        let m =
+            PyObj::from_owned(ffi::PyImport_ImportModule(c"erlang".as_ptr())).ok_or_else(|| PyErrInfo::fetch(py))?;
         let state = ffi::PyModule_GetState(m.as_ptr()) as *mut ModuleState;
         if state.is_null() {
             return Err(PyErrInfo::fetch(py));
@@ -347,10 +364,16 @@ pub fn raise_erlang(py: Attached<'_>, module: &PyObj, class_name: &CStr, message
             ffi::PyErr_SetString(ffi::PyExc_RuntimeError, m.as_ptr());
             return;
         };
-        let text = ffi::PyUnicode_FromStringAndSize(message.as_ptr() as *const c_char, message.len() as ffi::Py_ssize_t);
+        let text =
+            ffi::PyUnicode_FromStringAndSize(message.as_ptr() as *const c_char, message.len() as ffi::Py_ssize_t);
         let Some(text) = PyObj::from_owned(text) else { return };
         let exc = match extra {
-            Some(e) => ffi::PyObject_CallFunctionObjArgs(class.as_ptr(), text.as_ptr(), e.as_ptr(), ptr::null_mut::<ffi::PyObject>()),
+            Some(e) => ffi::PyObject_CallFunctionObjArgs(
+                class.as_ptr(),
+                text.as_ptr(),
+                e.as_ptr(),
+                ptr::null_mut::<ffi::PyObject>(),
+            ),
             None => ffi::PyObject_CallOneArg(class.as_ptr(), text.as_ptr()),
         };
         if let Some(exc) = PyObj::from_owned(exc) {
@@ -526,4 +549,24 @@ pub fn sequence_items(_py: Attached<'_>, obj: &PyObj) -> Option<Vec<PyObj>> {
 pub fn is_empty_dict(obj: &PyObj) -> bool {
     // SAFETY: type check before the size read; attached (callers hold the GIL).
     unsafe { ffi::PyDict_Check(obj.as_ptr()) == 0 || ffi::PyDict_Size(obj.as_ptr()) == 0 }
+}
+
+/// A tuple of the given objects.
+pub fn tuple_of(py: Attached<'_>, items: &[PyObj]) -> Option<PyObj> {
+    // SAFETY: attached (token); PyTuple_SetItem steals the new references
+    // made for it.
+    unsafe {
+        let t = PyObj::from_owned(ffi::PyTuple_New(items.len() as ffi::Py_ssize_t))?;
+        for (i, item) in items.iter().enumerate() {
+            ffi::PyTuple_SetItem(t.as_ptr(), i as ffi::Py_ssize_t, item.clone().into_raw());
+        }
+        let _ = py;
+        Some(t)
+    }
+}
+
+/// An int object.
+pub fn new_int(_py: Attached<'_>, v: i64) -> Option<PyObj> {
+    // SAFETY: attached (token).
+    unsafe { PyObj::from_owned(ffi::PyLong_FromLongLong(v)) }
 }

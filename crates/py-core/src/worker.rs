@@ -12,8 +12,8 @@ use py_convert::{Attached, ErlTypes, Limits, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
 use crate::context::RunState;
-use crate::release::{Held, Owner};
 use crate::erlang_module;
+use crate::release::{Held, Owner};
 
 /// Bounds on the per-context caches (cleared wholesale when full: entries
 /// are cheap to rebuild, and typical programs use a handful).
@@ -58,7 +58,8 @@ pub struct Worker {
 
 impl Worker {
     pub(crate) fn new(py: Attached<'_>, limits: Limits, run: Arc<RunState>, owner: Owner) -> Result<Worker, String> {
-        let (module, types) = erlang_module::interpreter_types(py).map_err(|e| format!("{}: {}", e.class, e.message))?;
+        let (module, types) =
+            erlang_module::interpreter_types(py).map_err(|e| format!("{}: {}", e.class, e.message))?;
         // SAFETY: attached (token); owned references throughout.
         let builtins = unsafe { PyObj::from_owned(ffi::PyImport_ImportModule(c"builtins".as_ptr())) }
             .ok_or_else(|| crate::interp::error_text(py))?;
@@ -162,7 +163,6 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
     pub fn settle_request(&self) {
         self.run.settle();
     }
-
 
     #[inline]
     fn owned(&self, p: *mut ffi::PyObject) -> Result<PyObj, PyErrInfo> {

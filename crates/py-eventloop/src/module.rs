@@ -48,6 +48,19 @@ py_core::fastcall_entry!(loop_wake_fd, |_py, _module, _args| { int(py_core::wake
 
 py_core::fastcall_entry!(loop_sleep_begin, |_py, _module, _args| { boolean(py_core::begin_external_sleep()) });
 
+py_core::fastcall_entry!(loop_poll_window, |py, _module, args| {
+    let [fd, seconds] = args.as_slice() else { return wrong_args(c"_poll_window(fd, seconds)") };
+    let Some(fd) = erlang_module::int_arg(py, fd) else { return ptr::null_mut() };
+    // SAFETY: attached (token); PyFloat_AsDouble sets an error on failure.
+    let secs = unsafe { ffi::PyFloat_AsDouble(seconds.as_ptr()) };
+    if !secs.is_finite() || secs <= 0.0 {
+        // SAFETY: attached (token).
+        unsafe { ffi::PyErr_Clear() };
+        return boolean(false);
+    }
+    boolean(py_core::poll_window(py, fd as i32, Duration::from_secs_f64(secs)))
+});
+
 py_core::fastcall_entry!(loop_sleep_end, |_py, _module, _args| {
     py_core::end_external_sleep();
     none_raw()
@@ -98,11 +111,12 @@ py_core::fastcall_entry!(loop_interp_id, |_py, _module, _args| {
     int(unsafe { ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get()) })
 });
 
-static mut METHODS: [ffi::PyMethodDef; 8] = [
+static mut METHODS: [ffi::PyMethodDef; 9] = [
     fast(c"_serve", loop_serve, c"Run the requests queued for this context thread."),
     fast(c"_wake_fd", loop_wake_fd, c"The context's wake-up descriptor, or -1 off a context thread."),
     fast(c"_sleep_begin", loop_sleep_begin, c"About to block in the poller: False if a request is queued."),
     fast(c"_sleep_end", loop_sleep_end, c"Back from the poller."),
+    fast(c"_poll_window", loop_poll_window, c"Briefly watch the poller and the queue before blocking."),
     fast(c"_blocking_sleep", loop_blocking_sleep, c"Sleep, serving the context's requests, interruptible."),
     fast(c"_task_done", loop_task_done, c"Report the outcome of a task submitted from Erlang."),
     fast(c"_interp_id", loop_interp_id, c"This interpreter's id (0 for the main one)."),

@@ -12,9 +12,12 @@ use py_convert::{py_to_term, Attached, PyErrInfo, PyObj};
 use py_core::{Context, ContextOptions, Mode, RuntimeConfig, Worker};
 use py_eventloop::{TaskOutcome, TaskSink};
 
-/// Outcomes of tasks started with `_start_task`, by token.
-fn outcomes() -> &'static (Mutex<Vec<(u64, String)>>, Condvar) {
-    static OUT: OnceLock<(Mutex<Vec<(u64, String)>>, Condvar)> = OnceLock::new();
+/// Outcomes of tasks started with `_start_task` (token, text), and a
+/// condition signalled on each.
+type Outcomes = (Mutex<Vec<(u64, String)>>, Condvar);
+
+fn outcomes() -> &'static Outcomes {
+    static OUT: OnceLock<Outcomes> = OnceLock::new();
     OUT.get_or_init(Default::default)
 }
 
@@ -219,10 +222,7 @@ fn readers_tcp_udp_and_unix_sockets() {
         );
         assert_eq!(
             r.unwrap(),
-            Term::List(
-                vec![Term::bin(b"ping"), Term::Int(102_400), Term::bin(b"UDP"), Term::bin(b"unix")],
-                None
-            )
+            Term::List(vec![Term::bin(b"ping"), Term::Int(102_400), Term::bin(b"UDP"), Term::bin(b"unix")], None)
         );
     });
 }

@@ -212,7 +212,9 @@ pub fn enter_request(caller: Option<&Arc<RouteState>>, ctx: &ResourceArc<Context
 /// Sends `msg` to the request's caller if its route is open; false if the
 /// message must go elsewhere (it is then still valid).
 fn send_to_caller(route: &Route, env: &mut MsgEnv, msg: RawTerm) -> bool {
-    let Some(state) = route.caller else { return false };
+    let Some(state) = route.caller else {
+        return false;
+    };
     // SAFETY: a route is only set while its request runs, which holds the
     // route state.
     let state = unsafe { &*state };
@@ -381,7 +383,14 @@ pub fn list(env: NifEnv, items: &[RawTerm]) -> RawTerm {
 
 /// Sends a callback message to whoever serves it: the request's caller, or
 /// the `py_callback` process. Raises (returns false) if neither is there.
-fn dispatch(py: Attached<'_>, module: &PyObj, env: &mut MsgEnv, msg: RawTerm, route: Option<&Route>, may_use_caller: bool) -> bool {
+fn dispatch(
+    py: Attached<'_>,
+    module: &PyObj,
+    env: &mut MsgEnv,
+    msg: RawTerm,
+    route: Option<&Route>,
+    may_use_caller: bool,
+) -> bool {
     if may_use_caller {
         if let Some(r) = route {
             if send_to_caller(r, env, msg) {

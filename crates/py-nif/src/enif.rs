@@ -556,7 +556,13 @@ impl TermSource for EnvSource {
         // SAFETY: buffer of 256 bytes holds any Latin-1 atom (max 255 chars)
         // plus the NUL; `t` is a term of `env`.
         let n = unsafe {
-            nif::enif_get_atom(self.env.raw(), t, buf.as_mut_ptr() as *mut _, buf.len() as c_uint, nif::ErlNifCharEncoding::ERL_NIF_LATIN1)
+            nif::enif_get_atom(
+                self.env.raw(),
+                t,
+                buf.as_mut_ptr() as *mut _,
+                buf.len() as c_uint,
+                nif::ErlNifCharEncoding::ERL_NIF_LATIN1,
+            )
         };
         if n > 0 {
             let latin1 = &buf[..(n as usize - 1)];
@@ -821,7 +827,8 @@ impl TermSink for EnvSink<'_> {
         // `keys.len()` elements.
         unsafe {
             if keys.len() <= FLATMAP_LIMIT
-                && nif::enif_make_map_from_arrays(self.env.raw(), keys.as_ptr(), values.as_ptr(), keys.len(), &mut map) != 0
+                && nif::enif_make_map_from_arrays(self.env.raw(), keys.as_ptr(), values.as_ptr(), keys.len(), &mut map)
+                    != 0
             {
                 return Ok(map);
             }

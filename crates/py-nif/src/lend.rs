@@ -115,11 +115,7 @@ impl Loan {
                         *state = State::Copied { env: copy, args, kwargs };
                         return;
                     }
-                    state = self
-                        .changed
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
                 }
             }
         }

@@ -12,6 +12,7 @@
 //! * [`runtime`] — starting Python, version and capability queries.
 //! * [`callback`] — `erlang.call` / `erlang.async_call`: Python calling
 //!   registered Erlang functions, with no replay and any nesting.
+//! * [`tasks`] — calls run as event-loop tasks, `{async_result, Ref, R}`.
 //! * [`vm_bridge`] — the rest of the `erlang` module's VM side: send,
 //!   whereis, atoms, logging and tracing sinks.
 //!
@@ -27,12 +28,15 @@ pub mod reply;
 pub mod request;
 pub mod runtime;
 pub mod semaphore;
+pub mod tasks;
 pub mod vm_bridge;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     enif::init_atoms(enif::NifEnv::of(env));
     enif::init_fast_terms(enif::NifEnv::of(env));
     py_core::erlang_module::set_bridge(Box::new(vm_bridge::VmBridge));
+    py_eventloop::register();
+    py_eventloop::set_task_sink(Box::new(tasks::TaskReplies));
     true
 }
 

@@ -39,7 +39,12 @@ pub enum Outcome {
     Error(&'static str),
     /// `erlang.schedule(...)` was returned: replied as
     /// `{py_schedule, Callback, Args}` and run by the caller.
-    Schedule { callback: PyObj, args: PyObj },
+    Schedule {
+        callback: PyObj,
+        args: PyObj,
+    },
+    /// A task was started on the event loop: its outcome is sent later.
+    Started,
 }
 
 impl From<PyErrInfo> for Outcome {
@@ -62,11 +67,30 @@ thread_local! {
     static REPLY_ENV: RefCell<MsgEnv> = RefCell::new(MsgEnv::new());
 }
 
-/// Builds `{Tag, Result}` (or `{py_response, Tag, Result}` when `response`)
-/// in a reply env and sends it to `to`. `tag` lives in the request's env and
-/// is copied over.
-pub fn send_reply(to: &ErlNifPid, tag: RawTerm, response: bool, build: impl FnOnce(NifEnv) -> RawTerm) {
-    send_reply_gated(to, tag, response, build, None)
+/// The shape of a reply message.
+#[derive(Clone, Copy)]
+pub enum Wrap {
+    /// `{Tag, Result}`.
+    Plain,
+    /// `{Name, Tag, Result}`: `py_response` for `spawn_call`,
+    /// `async_result` for event-loop tasks.
+    Named(&'static str),
+}
+
+impl Wrap {
+    pub fn for_flags(response: bool) -> Wrap {
+        if response {
+            Wrap::Named("py_response")
+        } else {
+            Wrap::Plain
+        }
+    }
+}
+
+/// Builds the reply (see [`Wrap`]) in a reply env and sends it to `to`.
+/// `tag` lives in the request's env and is copied over.
+pub fn send_reply(to: &ErlNifPid, tag: RawTerm, wrap: Wrap, build: impl FnOnce(NifEnv) -> RawTerm) {
+    send_reply_gated(to, tag, wrap, build, None)
 }
 
 /// [`send_reply`], sent only if the request's route to its caller is still
@@ -74,17 +98,16 @@ pub fn send_reply(to: &ErlNifPid, tag: RawTerm, response: bool, build: impl FnOn
 pub fn send_reply_gated(
     to: &ErlNifPid,
     tag: RawTerm,
-    response: bool,
+    wrap: Wrap,
     build: impl FnOnce(NifEnv) -> RawTerm,
     route: Option<&RouteState>,
 ) {
     let send = |env: &mut MsgEnv| {
         let result = build(env.env());
         let tag = env.copy_from(tag);
-        let msg = if response {
-            tuple(env.env(), &[atom(env.env(), "py_response"), tag, result])
-        } else {
-            tuple(env.env(), &[tag, result])
+        let msg = match wrap {
+            Wrap::Named(name) => tuple(env.env(), &[atom(env.env(), name), tag, result]),
+            Wrap::Plain => tuple(env.env(), &[tag, result]),
         };
         let sent = match route {
             Some(r) => r.send_if_open(|| env.send_and_clear(to, msg)),
@@ -121,6 +144,7 @@ pub fn outcome_term(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, outcom
         Outcome::PyError(e) => error(env, python_error(env, e)),
         Outcome::Convert(e) => error(env, convert_error(env, e)),
         Outcome::Error(what) => error(env, atom(env, what)),
+        Outcome::Started => atoms().ok,
         Outcome::Schedule { callback, args } => {
             let mut part = |o: &PyObj| py_to_term(worker.py(), worker.types(), sink, o, worker.limits());
             match (part(callback), part(args)) {

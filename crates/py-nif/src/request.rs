@@ -15,7 +15,11 @@
 //!
 //! `Flags` (an integer) select per-request behaviour: 2 count against the
 //! call limiter (`py_semaphore`), 4 no reply (`py:cast`), 8 reply as
-//! `{py_response, Tag, Result}` (`py:spawn_call`).
+//! `{py_response, Tag, Result}` (`py:spawn_call`), 16 run a call as a task
+//! on the event loop of the context (`py_event_loop`), replying
+//! `{async_result, Tag, Result}` when it ends (see [`crate::tasks`]), 32
+//! the caller does not serve the request's callbacks (a long-running
+//! request such as an event loop: its callbacks go to `py_callback`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -32,8 +36,9 @@ use crate::context::ContextRes;
 use crate::enif::{self, name_bytes, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::lend::Loan;
 use crate::objects::{self, EnvRes, PyRefRes};
-use crate::reply::{self, outcome_term, send_reply, Outcome};
+use crate::reply::{self, outcome_term, send_reply, Outcome, Wrap};
 use crate::semaphore;
+use crate::tasks;
 
 rustler::atoms! {
     ok,
@@ -49,6 +54,17 @@ rustler::atoms! {
 const FLAG_COUNTED: u32 = 2;
 const FLAG_NOREPLY: u32 = 4;
 const FLAG_RESPONSE: u32 = 8;
+const FLAG_TASK: u32 = 16;
+const FLAG_NO_CALLBACKS: u32 = 32;
+
+/// The shape of the reply for these flags.
+fn wrap(flags: u32) -> Wrap {
+    if flags & FLAG_TASK != 0 {
+        tasks::WRAP
+    } else {
+        Wrap::for_flags(flags & FLAG_RESPONSE != 0)
+    }
+}
 
 /// Arguments with more terms than this are lent rather than copied (the
 /// copy of 4 096 list cells takes ~15 µs, a dirty scheduler hop ~2 µs).
@@ -115,14 +131,14 @@ impl py_core::Task for Request {
         // the thread is idle, was measured slower: the next conversion then
         // gets fresh pages instead of the ones just freed.)
         let mut garbage = Vec::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            execute(w, &src, namespace.as_ref(), &job, &mut garbage)
-        }))
-        .unwrap_or(Outcome::Error("internal_error"));
+        let task = (flags & FLAG_TASK != 0).then_some(TaskStart { ctx: &ctx, caller, tag });
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| execute(w, &src, namespace.as_ref(), &job, task.as_ref(), &mut garbage)))
+                .unwrap_or(Outcome::Error("internal_error"));
         // Converting the result is not interruptible: from here on an
         // interrupt cannot hit this request (nor, later, another one).
         w.settle_request();
-        if let Some(caller) = caller {
+        if let (Some(caller), false) = (caller, matches!(outcome, Outcome::Started)) {
             let make_handle = |e: NifEnv, o: &PyObj| Ok(objects::make_handle(e, w, &ctx, o));
             let build = |renv| {
                 let mut sink = EnvSink { env: renv, large_maps: false, handles: Some(&make_handle) };
@@ -130,7 +146,7 @@ impl py_core::Task for Request {
                     .unwrap_or_else(|_| reply::error(renv, reply::atom(renv, "internal_error")))
             };
             // A caller that timed out gets no late reply.
-            reply::send_reply_gated(&caller, tag, flags & FLAG_RESPONSE != 0, build, route.as_deref());
+            reply::send_reply_gated(&caller, tag, wrap(flags), build, route.as_deref());
         }
         // Replied: code that runs from here (`__del__` of the garbage) must
         // not send callbacks to a caller that has moved on.
@@ -152,8 +168,7 @@ impl py_core::Task for Request {
         let (caller, tag, flags) = (self.caller, self.tag, self.flags);
         let env = (*self).abort();
         if let Some(caller) = &caller {
-            let response = flags & FLAG_RESPONSE != 0;
-            send_reply(caller, tag, response, |renv| reply::error(renv, reply::atom(renv, "context_stopped")));
+            send_reply(caller, tag, wrap(flags), |renv| reply::error(renv, reply::atom(renv, "context_stopped")));
         }
         drop(env);
     }
@@ -177,11 +192,20 @@ impl Request {
     }
 }
 
+/// Where a call flagged as a task reports (see [`crate::tasks`]).
+struct TaskStart<'a> {
+    ctx: &'a ResourceArc<ContextRes>,
+    /// `None` for fire-and-forget tasks (`spawn_task`).
+    caller: Option<ErlNifPid>,
+    tag: RawTerm,
+}
+
 fn execute(
     w: &Worker,
     src: &EnvSource,
     namespace: Option<&ResourceArc<EnvRes>>,
     job: &Job,
+    task: Option<&TaskStart<'_>>,
     garbage: &mut Vec<PyObj>,
 ) -> Outcome {
     let globals = match namespace {
@@ -205,6 +229,12 @@ fn execute(
                         })
                         .unwrap_or(Err(Outcome::Error("internal_error")))?,
                 };
+                if let Some(t) = task {
+                    let started = tasks::start(w, t.ctx, t.caller, t.tag, callable, argv, kw.as_ref());
+                    argv.extend(kw);
+                    started?;
+                    return Ok(Outcome::Started);
+                }
                 let result = w.call(&callable, argv, kw.as_ref());
                 argv.extend(kw);
                 follow_markers(w, globals.as_ref(), result?)
@@ -257,7 +287,8 @@ fn follow_markers(w: &Worker, globals: Option<&PyObj>, mut result: PyObj) -> Res
             Some(Marker::Erlang { callback, args }) => return Ok(Outcome::Schedule { callback, args }),
             Some(Marker::Inline { module, func, args, kwargs }) => {
                 let py = w.py();
-                let (Some(m), Some(f)) = (erlang_module::name_text(py, &module), erlang_module::name_text(py, &func)) else {
+                let (Some(m), Some(f)) = (erlang_module::name_text(py, &module), erlang_module::name_text(py, &func))
+                else {
                     return Err(Outcome::Error("bad_schedule_inline"));
                 };
                 let callable = w.resolve(m.as_bytes(), f.as_bytes(), globals)?;
@@ -322,7 +353,13 @@ struct Submit<'a> {
 }
 
 impl<'a> Submit<'a> {
-    fn new(env: Env<'a>, ctx: ResourceArc<ContextRes>, tag: Term<'a>, namespace: Term<'a>, flags: u32) -> Result<Submit<'a>, Term<'a>> {
+    fn new(
+        env: Env<'a>,
+        ctx: ResourceArc<ContextRes>,
+        tag: Term<'a>,
+        namespace: Term<'a>,
+        flags: u32,
+    ) -> Result<Submit<'a>, Term<'a>> {
         let namespace = namespace_arg(env, namespace).map_err(|_| bad_arg(env, "env"))?;
         if let Some(ns) = &namespace {
             if ns.globals.interp_id() != ctx.ctx.interp_id() {
@@ -353,7 +390,9 @@ impl<'a> Submit<'a> {
         let seq = ctx.ctx.reserve_seq();
         // A caller that waits for the reply serves the request's callbacks;
         // `spawn_call` callers may not be waiting, so theirs go elsewhere.
-        let route = caller.filter(|_| self.flags & FLAG_RESPONSE == 0).map(|pid| ctx.routes.open(seq, pid));
+        let route = caller
+            .filter(|_| self.flags & (FLAG_RESPONSE | FLAG_TASK | FLAG_NO_CALLBACKS) == 0)
+            .map(|pid| ctx.routes.open(seq, pid));
         let request = Request {
             env: msg_env,
             caller,
@@ -387,7 +426,13 @@ struct CallParts {
     kwargs: Option<RawTerm>,
 }
 
-fn call_parts<'a>(env: Env<'a>, module: Term<'a>, function: Term<'a>, args: Term<'a>, kwargs: Term<'a>) -> Result<CallParts, Term<'a>> {
+fn call_parts<'a>(
+    env: Env<'a>,
+    module: Term<'a>,
+    function: Term<'a>,
+    args: Term<'a>,
+    kwargs: Term<'a>,
+) -> Result<CallParts, Term<'a>> {
     let module = name_bytes(NifEnv::of(env), module.as_c_arg()).ok_or_else(|| bad_arg(env, "module"))?;
     let func = name_bytes(NifEnv::of(env), function.as_c_arg()).ok_or_else(|| bad_arg(env, "function"))?;
     if !args.is_list() {

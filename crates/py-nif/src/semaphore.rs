@@ -41,18 +41,20 @@ static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// Like `try_acquire`, queueing `caller` to be told when a slot frees.
 pub fn try_acquire_or_wait(caller: Option<ErlNifPid>) -> Result<(), (usize, usize)> {
-    try_acquire().inspect(|_| {
-        // A waiter that got its slot leaves the queue.
-        if let (Some(pid), true) = (caller, WAITING.load(Ordering::Acquire) > 0) {
-            forget(&pid);
-        }
-    }).inspect_err(|_| {
-        if let Some(pid) = caller {
-            let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
-            q.push_back(pid);
-            WAITING.store(q.len(), Ordering::Release);
-        }
-    })
+    try_acquire()
+        .inspect(|_| {
+            // A waiter that got its slot leaves the queue.
+            if let (Some(pid), true) = (caller, WAITING.load(Ordering::Acquire) > 0) {
+                forget(&pid);
+            }
+        })
+        .inspect_err(|_| {
+            if let Some(pid) = caller {
+                let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
+                q.push_back(pid);
+                WAITING.store(q.len(), Ordering::Release);
+            }
+        })
 }
 
 pub fn release() {

@@ -56,7 +56,9 @@ fn decode_pid(etf_bytes: &[u8]) -> Target {
         return Target::Local(p);
     }
     let scratch = MsgEnv::new();
-    let Some(t) = enif::binary_to_term(scratch.env(), etf_bytes, true) else { return Target::Invalid };
+    let Some(t) = enif::binary_to_term(scratch.env(), etf_bytes, true) else {
+        return Target::Invalid;
+    };
     match enif::local_pid(scratch.env(), t) {
         Some(p) => {
             LAST_PID.with(|c| *c.borrow_mut() = Some((etf_bytes.to_vec(), p)));
@@ -90,7 +92,9 @@ fn send_to_registered(
     py: Attached<'_>,
     make: impl FnOnce(NifEnv) -> Result<RawTerm, ConvertError>,
 ) -> Option<()> {
-    let Some(pid) = enif::whereis(name) else { return Some(()) };
+    let Some(pid) = enif::whereis(name) else {
+        return Some(());
+    };
     with_send_env(|env| match make(env.env()) {
         Ok(msg) => {
             if !env.send_and_clear(&pid, msg) {
@@ -194,10 +198,14 @@ impl Bridge for VmBridge {
             erlang_module::raise(py, PyExc::TypeError, "whereis() needs a str, bytes or erlang.Atom");
             return None;
         };
-        let Some(pid) = enif::whereis(&name) else { return erlang_module::none(py) };
+        let Some(pid) = enif::whereis(&name) else {
+            return erlang_module::none(py);
+        };
         let scratch = MsgEnv::new();
         let t = enif::pid_term(scratch.env(), &pid);
-        let Some(bytes) = enif::term_to_binary(scratch.env(), t) else { return erlang_module::none(py) };
+        let Some(bytes) = enif::term_to_binary(scratch.env(), t) else {
+            return erlang_module::none(py);
+        };
         types.new_pid(py, &bytes).ok()
     }
 
@@ -226,7 +234,15 @@ impl Bridge for VmBridge {
         callback::is_registered(name)
     }
 
-    fn log(&self, py: Attached<'_>, module: &PyObj, level: i64, logger: &PyObj, message: &PyObj, meta: &PyObj) -> Option<()> {
+    fn log(
+        &self,
+        py: Attached<'_>,
+        module: &PyObj,
+        level: i64,
+        logger: &PyObj,
+        message: &PyObj,
+        meta: &PyObj,
+    ) -> Option<()> {
         if level < LOG_LEVEL.load(Ordering::Relaxed) {
             return Some(());
         }
@@ -254,7 +270,9 @@ impl Bridge for VmBridge {
             return Some(());
         }
         let types = module_types(module)?;
-        let Some((kind, rest)) = fields.split_first() else { return Some(()) };
+        let Some((kind, rest)) = fields.split_first() else {
+            return Some(());
+        };
         let tag = match erlang_module::name_text(py, kind).as_deref() {
             Some("start") => "span_start",
             Some("event") => "span_event",

@@ -24,6 +24,11 @@ _NO_SUBPROCESS = (
 _NO_SIGNALS = "signals belong to the Erlang VM: handle them in Erlang (os:set_signal/2)"
 
 
+# How long a loop that just worked keeps watching for more before it
+# blocks (see py_core::poll_window).
+_POLL_WINDOW = 50e-6
+
+
 class _ContextSelector(selectors.BaseSelector):
     """The kernel selector, plus the context's queue when the loop runs on a
     context thread: each `select` first runs the requests queued for the
@@ -34,6 +39,10 @@ class _ContextSelector(selectors.BaseSelector):
         self._wake = _wake_fd()
         if self._wake >= 0:
             self._inner.register(self._wake, selectors.EVENT_READ)
+        # The kernel poller's own descriptor, watched for a short window
+        # before blocking (epoll and kqueue selectors have one).
+        fileno = getattr(self._inner, "fileno", None)
+        self._poll_fd = fileno() if fileno is not None and self._wake >= 0 else -1
 
     def register(self, fileobj, events, data=None):
         return self._inner.register(fileobj, events, data)
@@ -54,6 +63,10 @@ class _ContextSelector(selectors.BaseSelector):
             # What ran may have scheduled callbacks: the timeout asyncio
             # computed before is stale, so only look for ready I/O.
             timeout = 0
+        if timeout is None or timeout > 0:
+            window = _POLL_WINDOW if timeout is None else min(timeout, _POLL_WINDOW)
+            if self._poll_fd >= 0 and _poll_window(self._poll_fd, window):
+                return self.select(0)
         if (timeout is None or timeout > 0) and _sleep_begin():
             try:
                 ready = self._inner.select(timeout)
@@ -251,9 +264,14 @@ def _run_worker_loop(default=False):
             if pending:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
+        except BaseException:  # noqa: BLE001 - interrupted while winding down
+            pass
         finally:
             asyncio.set_event_loop(None)
-            loop.close()
+            try:
+                loop.close()
+            except BaseException:  # noqa: BLE001 - already half closed
+                pass
 
 
 def _stop_worker_loop():

@@ -117,10 +117,7 @@ fn render(nifs: &BTreeMap<String, Nif>) -> String {
             Some("DirtyCpu") => ", dirty CPU scheduler",
             _ => "",
         };
-        s.push_str(&format!(
-            "\n%% {}{sched}\n{name}({args}) ->\n    erlang:nif_error(nif_not_loaded).\n",
-            nif.file
-        ));
+        s.push_str(&format!("\n%% {}{sched}\n{name}({args}) ->\n    erlang:nif_error(nif_not_loaded).\n", nif.file));
     }
     s
 }

@@ -1,0 +1,312 @@
+%% @doc The main asyncio event loop: an `ErlangEventLoop' running on its
+%% own context, to which Erlang submits coroutines (and plain functions) as
+%% tasks. A task's outcome arrives as `{async_result, Ref, Result}'.
+%%
+%% The loop runs on its context's thread, and that thread keeps serving the
+%% context's ordinary requests while the loop runs (inside the loop's
+%% `select'): `exec/1,2' and `eval/1,2' run there, in the caller's own
+%% namespace for the loop's interpreter, so functions they define can be
+%% submitted as `'__main__'' tasks. Idle, the loop blocks in the kernel
+%% poller together with the context's queue: no polling.
+%%
+%% The loop's context runs in `event_loop_mode' (`worker', default, or
+%% `owngil'). If the loop ever ends on its own, it is restarted.
+-module(py_event_loop).
+-behaviour(gen_server).
+
+-export([start_link/0, stop/0, get_loop/0, create_task/3, create_task/4, run/3, run/4,
+         await/1, await/2, spawn_task/3, spawn_task/4, exec/1, exec/2, eval/1, eval/2]).
+-export([new/1, stop/1, create_task/5, run/5]).
+-export([start_loop/1, stop_loop/2, submit/6, finish/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(DEFAULT_AWAIT, 5000).
+-define(LOOP, {?MODULE, loop}).
+%% Request flags (crates/py-nif/src/request.rs).
+-define(FLAG_NOREPLY, 4).
+-define(FLAG_TASK, 16).
+-define(FLAG_NO_CALLBACKS, 32).
+
+-type loop() :: pid().
+-export_type([loop/0]).
+
+%%% ---------------------------------------------------------------------
+%%% API
+%%% ---------------------------------------------------------------------
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+-spec stop() -> ok.
+stop() ->
+    gen_server:stop(?MODULE).
+
+%% @doc The main loop (its context).
+-spec get_loop() -> {ok, loop()} | {error, term()}.
+get_loop() ->
+    case persistent_term:get(?LOOP, undefined) of
+        undefined -> {error, loop_not_running};
+        Loop -> {ok, Loop}
+    end.
+
+%% @doc Submits `Module.Function(*Args, **Kwargs)' to the loop: a coroutine
+%% becomes a task, a plain function is called. Returns the reference of the
+%% `{async_result, Ref, Result}' message.
+-spec create_task(py:name(), py:name(), list()) -> reference().
+create_task(Module, Function, Args) ->
+    create_task(Module, Function, Args, #{}).
+
+-spec create_task(py:name(), py:name(), list(), map()) -> reference().
+create_task(Module, Function, Args, Kwargs) ->
+    Ref = make_ref(),
+    case get_loop() of
+        {ok, Loop} -> submit(Loop, Ref, Module, Function, Args, Kwargs);
+        {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
+    end,
+    Ref.
+
+%% @doc A loop of one's own: a new context (`mode' worker or owngil,
+%% default worker) running an event loop, linked to the caller. Use it with
+%% create_task/5, run/5, exec/2, eval/2; stop it with stop/1.
+-spec new(map()) -> {ok, loop()} | {error, term()}.
+new(Opts) ->
+    case py_context:new(#{mode => maps:get(mode, Opts, worker)}) of
+        {ok, Loop} ->
+            case start_loop(Loop) of
+                {ok, Tag} ->
+                    _ = erlang:put({?MODULE, Loop}, Tag),
+                    {ok, Loop};
+                Error ->
+                    py_context:stop(Loop),
+                    Error
+            end;
+        Error ->
+            Error
+    end.
+
+%% @doc Stops a loop made with new/1: pending tasks are cancelled (their
+%% callers get `{error, cancelled}'), then its context stops. Called by the
+%% process that made the loop, it waits for the loop to wind down cleanly.
+-spec stop(loop()) -> ok.
+stop(Loop) ->
+    stop_loop(Loop, erlang:erase({?MODULE, Loop})).
+
+%% @doc create_task/4 on a given loop.
+-spec create_task(loop(), py:name(), py:name(), list(), map()) -> reference().
+create_task(Loop, Module, Function, Args, Kwargs) ->
+    Ref = make_ref(),
+    submit(Loop, Ref, Module, Function, Args, Kwargs),
+    Ref.
+
+%% @doc run/4 on a given loop.
+-spec run(loop(), py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
+run(Loop, Module, Function, Args, Opts) ->
+    Ref = create_task(Loop, Module, Function, Args, maps:get(kwargs, Opts, #{})),
+    await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
+
+%% @doc `create_task' then `await' (options: `timeout', default 5000 ms,
+%% and `kwargs').
+-spec run(py:name(), py:name(), list()) -> {ok, term()} | {error, term()}.
+run(Module, Function, Args) ->
+    run(Module, Function, Args, #{}).
+
+-spec run(py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
+run(Module, Function, Args, Opts) ->
+    Ref = create_task(Module, Function, Args, maps:get(kwargs, Opts, #{})),
+    await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
+
+%% @doc Waits for a task's result (default 5000 ms).
+-spec await(reference()) -> {ok, term()} | {error, term()}.
+await(Ref) ->
+    await(Ref, ?DEFAULT_AWAIT).
+
+-spec await(reference(), timeout()) -> {ok, term()} | {error, term()}.
+await(Ref, Timeout) ->
+    receive
+        {async_result, Ref, Result} -> finish(Result)
+    after Timeout ->
+        {error, timeout}
+    end.
+
+%% @doc Fire and forget: the task's outcome is not reported.
+-spec spawn_task(py:name(), py:name(), list()) -> ok.
+spawn_task(Module, Function, Args) ->
+    spawn_task(Module, Function, Args, #{}).
+
+-spec spawn_task(py:name(), py:name(), list(), map()) -> ok.
+spawn_task(Module, Function, Args, Kwargs) ->
+    case get_loop() of
+        {ok, Loop} -> submit(Loop, undefined, Module, Function, Args, Kwargs);
+        {error, _} -> ok
+    end,
+    ok.
+
+%% @doc Runs statements on the loop's context, in the caller's namespace
+%% for the loop's interpreter.
+-spec exec(iodata()) -> ok | {error, term()}.
+exec(Code) ->
+    with_loop(fun(Loop) -> exec(Loop, Code) end).
+
+-spec exec(loop(), iodata()) -> ok | {error, term()}.
+exec(Loop, Code) ->
+    case py_context:local_env(Loop) of
+        {ok, Env} -> py_context:exec(Loop, Code, Env);
+        Error -> Error
+    end.
+
+%% @doc Evaluates an expression on the loop's context, in the caller's
+%% namespace for the loop's interpreter.
+-spec eval(iodata()) -> {ok, term()} | {error, term()}.
+eval(Code) ->
+    with_loop(fun(Loop) -> eval(Loop, Code) end).
+
+-spec eval(loop(), iodata()) -> {ok, term()} | {error, term()}.
+eval(Loop, Code) ->
+    case py_context:local_env(Loop) of
+        {ok, Env} -> py_context:eval(Loop, Code, #{}, infinity, Env);
+        Error -> Error
+    end.
+
+%%% ---------------------------------------------------------------------
+%%% Shared with py_event_loop_pool
+%%% ---------------------------------------------------------------------
+
+%% @private Starts an event loop on context `Loop'; its reply, when the
+%% loop ends, comes to the caller as `{Tag, Result}'. Returns the tag.
+start_loop(Loop) ->
+    start_loop(Loop, true).
+
+%% `Watched': whether the caller wants that reply.
+start_loop(Loop, Watched) ->
+    {ok, NifRef} = py_context:get_nif_ref(Loop),
+    Tag = make_ref(),
+    Default = whereis(?MODULE) =:= self(),
+    %% The loop's coroutines call back through py_callback: the starter
+    %% is not waiting to serve them.
+    Flags = case Watched of true -> ?FLAG_NO_CALLBACKS; false -> ?FLAG_NOREPLY end,
+    case py_nif:context_call(NifRef, Tag, '_erlang_loop', '_run_worker_loop', [Default], #{},
+                             undefined, Flags) of
+        Seq when is_integer(Seq) -> {ok, Tag};
+        Error -> Error
+    end.
+
+%% @private Submits a task to loop `Loop'; `Ref' `undefined' means no
+%% result is wanted. Failures to submit are reported as the result.
+submit(Loop, Ref, Module, Function, Args, Kwargs) ->
+    {Flags, Tag} = case Ref of
+                       undefined -> {?FLAG_TASK bor ?FLAG_NOREPLY, make_ref()};
+                       _ -> {?FLAG_TASK, Ref}
+                   end,
+    Result = case py_context:get_nif_ref(Loop) of
+                 {ok, NifRef} ->
+                     case namespace(Loop, Module) of
+                         {ok, Env} ->
+                             Call = fun(Nif) -> Nif(NifRef, Tag, Module, Function, Args, Kwargs, Env, Flags) end,
+                             case Call(fun py_nif:context_call/8) of
+                                 heavy -> Call(fun py_nif:context_call_heavy/8);
+                                 Other -> Other
+                             end;
+                         Error ->
+                             Error
+                     end;
+                 error ->
+                     {error, loop_not_running}
+             end,
+    case {Result, Ref} of
+        {Seq, _} when is_integer(Seq) -> ok;
+        {{error, Reason}, undefined} -> {error, Reason};
+        {{error, Reason}, _} -> self() ! {async_result, Ref, {error, Reason}}, ok
+    end.
+
+%% @private Turns an `{async_result, _, Result}' into `{ok, V} | {error, R}'.
+finish(Result) ->
+    case py_context:finish(Result, false) of
+        ok -> {ok, none};
+        Other -> Other
+    end.
+
+%%% ---------------------------------------------------------------------
+%%% Server
+%%% ---------------------------------------------------------------------
+
+init([]) ->
+    process_flag(trap_exit, true),
+    Mode = application:get_env(erlang_python, event_loop_mode, worker),
+    case py_context:start_link({?MODULE, make_ref()}, Mode) of
+        {ok, Loop} ->
+            case start_loop(Loop) of
+                {ok, Tag} ->
+                    persistent_term:put(?LOOP, Loop),
+                    {ok, #{loop => Loop, tag => Tag}};
+                Error ->
+                    {stop, Error}
+            end;
+        {error, Reason} ->
+            {stop, Reason}
+    end.
+
+handle_call(get_loop, _From, #{loop := Loop} = State) ->
+    {reply, {ok, Loop}, State};
+handle_call(_Request, _From, State) ->
+    {reply, {error, unknown_request}, State}.
+
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+%% The loop ended on its own (its reply came): run a new one.
+handle_info({Tag, Result}, #{loop := Loop, tag := Tag} = State) ->
+    logger:warning(#{what => event_loop_ended, result => Result},
+                   #{domain => [erlang_python]}),
+    case start_loop(Loop) of
+        {ok, NewTag} -> {noreply, State#{tag := NewTag}};
+        Error -> {stop, Error, State}
+    end;
+handle_info({'EXIT', Loop, Reason}, #{loop := Loop} = State) ->
+    {stop, {loop_context_died, Reason}, State};
+handle_info(_Info, State) ->
+    {noreply, State}.
+
+terminate(_Reason, #{loop := Loop, tag := Tag}) ->
+    persistent_term:erase(?LOOP),
+    stop_loop(Loop, Tag);
+terminate(_Reason, _State) ->
+    ok.
+
+%%% ---------------------------------------------------------------------
+%%% Internals
+%%% ---------------------------------------------------------------------
+
+%% @private Stops the loop and its context; with the loop's tag (the
+%% caller started it), waits until the loop has wound down first.
+stop_loop(Loop, Tag) ->
+    _ = py_context:call(Loop, '_erlang_loop', '_stop_worker_loop', [], #{}, 5000),
+    case Tag of
+        undefined -> ok;
+        _ -> receive {Tag, _} -> ok after 5000 -> ok end
+    end,
+    py_context:stop(Loop).
+
+with_loop(Fun) ->
+    case get_loop() of
+        {ok, Loop} -> Fun(Loop);
+        Error -> Error
+    end.
+
+%% '__main__' functions resolve in the caller's namespace for the loop's
+%% interpreter (where exec/1 put them).
+namespace(Loop, Module) ->
+    case is_main(Module) of
+        true ->
+            case py_context:local_env(Loop) of
+                {ok, Env} -> {ok, Env};
+                Error -> Error
+            end;
+        false ->
+            {ok, undefined}
+    end.
+
+is_main('__main__') -> true;
+is_main(<<"__main__">>) -> true;
+is_main("__main__") -> true;
+is_main(_) -> false.
