@@ -68,6 +68,7 @@ bench: build
 
 bench-erlang: build
 	@$(ENV) escript benches/erlang/callbacks.escript
+	@$(ENV) escript benches/erlang/event_loop.escript
 
 pybench: build
 	@$(ENV) escript ../shared/bench/pybench.escript --lib erlang/_build/default/lib/erlang_python

@@ -18,7 +18,7 @@ groups() ->
       [tcp_echo_server_and_client, udp_round_trip, unix_sockets, thousand_tasks_from_hundred_processes,
        exceptions_and_cancellation_in_tasks, gather_and_wait_for, erlang_sleep_awaitable,
        callbacks_from_coroutines, context_serves_calls_while_the_loop_runs, spawn_task_from_python,
-       namespaces_per_process]).
+       namespaces_per_process, warnings_raised_in_loop_frames]).
 
 init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
@@ -232,6 +232,23 @@ spawn_task_from_python(Config) ->
     ?assertEqual({ok, true}, run(Config, from_sync, [Self])),
     receive <<"from sync">> -> ok after 10000 -> ct:fail(no_message) end.
 
+%% A coroutine never awaited, freed while the loop's own code runs: its
+%% RuntimeWarning is attributed to the loop's frame and must be shown, not
+%% turned into an unraisable error.
+warnings_raised_in_loop_frames(Config) ->
+    exec(Config, <<"import sys, warnings\n"
+                   "unraisable = []\n"
+                   "sys.unraisablehook = lambda u: unraisable.append(repr(u.exc_value))\n"
+                   "async def never(): pass\n"
+                   "def fail():\n"
+                   "    pending = never()\n"
+                   "    raise ValueError('failed')\n">>),
+    Loop = ?config(loop, Config),
+    ?assertMatch({error, {'ValueError', _}}, py_event_loop:eval(Loop, <<"fail()">>)),
+    ?assertEqual({ok, []}, py_event_loop:eval(Loop, <<"unraisable">>)),
+    ?assertEqual({ok, true}, py_event_loop:eval(Loop, <<"'__builtins__' in vars(erlang) and "
+                                                        "'__builtins__' in vars(__import__('_erlang_loop'))">>)).
+
 namespaces_per_process(Config) ->
     Loop = ?config(loop, Config),
     ok = py_event_loop:exec(Loop, <<"owner = 'first'">>),
@@ -305,6 +322,17 @@ erlang_run_inside_a_call(_Config) ->
                                 "    await asyncio.sleep(0.001)\n"
                                 "    return (type(asyncio.get_running_loop()).__name__, n)\n">>),
     ?assertEqual({ok, {<<"ErlangEventLoop">>, 7}}, py_context:eval(Ctx, <<"erlang.run(main(7))">>)),
+    %% Loops are per thread (each context is its own thread, so the
+    %% application's loops never stop a call from running one); a second
+    %% loop on a thread whose loop is running is refused.
+    ok = py_context:exec(Ctx, <<"async def nested():\n"
+                                "    inner = main(1)\n"
+                                "    try:\n"
+                                "        erlang.new_event_loop().run_until_complete(inner)\n"
+                                "    except RuntimeError as e:\n"
+                                "        inner.close()\n"
+                                "        return 'refused'\n">>),
+    ?assertEqual({ok, <<"refused">>}, py_context:eval(Ctx, <<"erlang.run(nested())">>)),
     py_context:stop(Ctx).
 
 blocking_sleep_is_interruptible(_Config) ->

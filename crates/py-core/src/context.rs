@@ -514,6 +514,26 @@ pub fn serve_pending(_py: py_convert::Attached<'_>) -> usize {
     ran
 }
 
+/// Runs `f` with the GIL released: a blocking system call made for Python
+/// (an event loop's poller). On a context thread its own state is detached
+/// and re-attached; on any other thread the current state is saved and
+/// restored. `f` must not touch Python.
+pub fn without_gil<R>(_py: py_convert::Attached<'_>, f: impl FnOnce() -> R) -> R {
+    if let Some(ct) = current_thread() {
+        ct.ts.detach();
+        let result = catch_unwind(AssertUnwindSafe(f));
+        ct.ts.attach();
+        return result.unwrap_or_else(|p| std::panic::resume_unwind(p));
+    }
+    // SAFETY: attached (token): the state is saved around `f` and restored
+    // on the same thread, even if `f` panics.
+    let saved = unsafe { ffi::PyEval_SaveThread() };
+    let result = catch_unwind(AssertUnwindSafe(f));
+    // SAFETY: as above.
+    unsafe { ffi::PyEval_RestoreThread(saved) };
+    result.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// Before an event loop on this context thread blocks in its poller: keeps
 /// checking, for up to `window` and with the GIL released, whether the
 /// poller (`poll_fd`, e.g. an epoll descriptor) has events or a request

@@ -134,6 +134,11 @@ pub unsafe fn exec_module_source(
     // alive by the module; compiled code and results are owned.
     unsafe {
         let dict = ffi::PyModule_GetDict(module.as_ptr());
+        // Modules the import system runs get `__builtins__` from exec();
+        // parts of the stdlib (warnings raised from our frames) index it.
+        if ffi::PyDict_SetItemString(dict, c"__builtins__".as_ptr(), ffi::PyEval_GetBuiltins()) < 0 {
+            return Err(PyErrInfo::fetch(py));
+        }
         let code = PyObj::from_owned(ffi::Py_CompileString(source.as_ptr(), filename.as_ptr(), ffi::Py_file_input))
             .ok_or_else(|| PyErrInfo::fetch(py))?;
         PyObj::from_owned(ffi::PyEval_EvalCode(code.as_ptr(), dict, dict)).ok_or_else(|| PyErrInfo::fetch(py))?;
@@ -444,6 +449,7 @@ pub enum PyExc {
     ValueError,
     RuntimeError,
     KeyboardInterrupt,
+    OSError,
 }
 
 /// Sets a built-in exception with `message` (C-API style: the caller then
@@ -457,6 +463,7 @@ pub fn raise(_py: Attached<'_>, kind: PyExc, message: &str) {
             PyExc::ValueError => ffi::PyExc_ValueError,
             PyExc::RuntimeError => ffi::PyExc_RuntimeError,
             PyExc::KeyboardInterrupt => ffi::PyExc_KeyboardInterrupt,
+            PyExc::OSError => ffi::PyExc_OSError,
         };
         ffi::PyErr_SetString(exc, text.as_ptr());
     }

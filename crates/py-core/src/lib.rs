@@ -28,7 +28,7 @@ pub mod worker;
 
 pub use context::{
     begin_external_sleep, block_until, current_waker, end_external_sleep, poll_window, running_seq, serve_pending,
-    sleep, wake_fd, with_worker, Context, ContextOptions, FnTask, Task, WaitError, Waker,
+    sleep, wake_fd, with_worker, without_gil, Context, ContextOptions, FnTask, Task, WaitError, Waker,
 };
 pub use interp::{owngil_supported, Mode};
 pub use release::{Held, Owner};

@@ -15,9 +15,10 @@
 //!   idle, it costs nothing.
 //! * Timers are the loop's own heap, waited for with the poller's timeout:
 //!   sub-millisecond precise (Erlang timers have millisecond granularity).
-//! * Readiness comes from a pluggable source: the kernel poller
-//!   (`selectors.DefaultSelector`) wherever the loop runs, on or off a
-//!   context thread (so `cargo test` runs the same loop without a BEAM).
+//! * Readiness comes from the kernel poller wherever the loop runs, on or
+//!   off a context thread (so `cargo test` runs the same loop without a
+//!   BEAM): the stdlib's `EpollSelector` keeps the registrations and
+//!   [`select`](crate::select) does the wait in one native call.
 //! * Tasks submitted from Erlang (`py_event_loop:create_task`) run on the
 //!   loop; their outcome goes to a [`TaskSink`] installed by the NIF layer,
 //!   which sends `{async_result, Ref, Result}`.
@@ -25,6 +26,8 @@
 //! `register()` must be called before Python starts.
 
 mod module;
+mod poller;
+mod select;
 
 pub use module::{register, set_task_sink, TaskOutcome, TaskSink};
 

@@ -61,6 +61,33 @@ py_core::fastcall_entry!(loop_poll_window, |py, _module, args| {
     boolean(py_core::poll_window(py, fd as i32, Duration::from_secs_f64(secs)))
 });
 
+py_core::fastcall_entry!(loop_select, |py, _module, args| {
+    let [epfd, fd_to_key, timeout, wake] = args.as_slice() else {
+        return wrong_args(c"_select(epfd, fd_to_key, timeout, wake_fd)");
+    };
+    let Some(epfd) = erlang_module::int_arg(py, epfd) else { return ptr::null_mut() };
+    let Some(wake) = erlang_module::int_arg(py, wake) else { return ptr::null_mut() };
+    // SAFETY: attached (token); None is compared by address.
+    let timeout = if timeout.as_ptr() == unsafe { ffi::Py_None() } {
+        None
+    } else {
+        // SAFETY: attached (token); PyFloat_AsDouble sets an error on failure.
+        let secs = unsafe { ffi::PyFloat_AsDouble(timeout.as_ptr()) };
+        // SAFETY: attached (token).
+        if secs == -1.0 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            return ptr::null_mut();
+        }
+        match secs {
+            s if s.is_nan() || s <= 0.0 => Some(Duration::ZERO),
+            s => Duration::try_from_secs_f64(s).ok(),
+        }
+    };
+    match crate::select::select(py, epfd as i32, fd_to_key, timeout, wake as i32) {
+        Some(list) => list.into_raw(),
+        None => ptr::null_mut(),
+    }
+});
+
 py_core::fastcall_entry!(loop_sleep_end, |_py, _module, _args| {
     py_core::end_external_sleep();
     none_raw()
@@ -111,10 +138,11 @@ py_core::fastcall_entry!(loop_interp_id, |_py, _module, _args| {
     int(unsafe { ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get()) })
 });
 
-static mut METHODS: [ffi::PyMethodDef; 9] = [
+static mut METHODS: [ffi::PyMethodDef; 10] = [
     fast(c"_serve", loop_serve, c"Run the requests queued for this context thread."),
     fast(c"_wake_fd", loop_wake_fd, c"The context's wake-up descriptor, or -1 off a context thread."),
     fast(c"_sleep_begin", loop_sleep_begin, c"About to block in the poller: False if a request is queued."),
+    fast(c"_select", loop_select, c"EpollSelector.select for the loop: serves the context, then waits."),
     fast(c"_sleep_end", loop_sleep_end, c"Back from the poller."),
     fast(c"_poll_window", loop_poll_window, c"Briefly watch the poller and the queue before blocking."),
     fast(c"_blocking_sleep", loop_blocking_sleep, c"Sleep, serving the context's requests, interruptible."),

@@ -344,3 +344,38 @@ fn entry_points_and_mode_detection() {
         assert_eq!(items[2], Term::atom("true"));
     });
 }
+
+/// A loop on a thread Python started (no context queue to serve): timers
+/// never fire early and readers work, with the GIL
+/// released while it waits (the context's loop keeps running meanwhile).
+#[test]
+fn a_loop_on_a_plain_python_thread() {
+    both_modes(|ctx| {
+        let r = run_main(
+            ctx,
+            "import asyncio, socket, threading, time\n\
+             async def on_thread():\n\
+             \x20   loop = asyncio.get_running_loop()\n\
+             \x20   a, b = socket.socketpair()\n\
+             \x20   got = loop.create_future()\n\
+             \x20   loop.add_reader(a, lambda: got.set_result(a.recv(16)))\n\
+             \x20   loop.call_later(0.002, b.send, b'ping')\n\
+             \x20   started = time.monotonic()\n\
+             \x20   data = await got\n\
+             \x20   waited = time.monotonic() - started\n\
+             \x20   loop.remove_reader(a)\n\
+             \x20   a.close(); b.close()\n\
+             \x20   return type(loop).__name__, data, waited >= 0.002\n\
+             async def main():\n\
+             \x20   out = []\n\
+             \x20   t = threading.Thread(target=lambda: out.append(erlang.run(on_thread())))\n\
+             \x20   t.start()\n\
+             \x20   await asyncio.get_running_loop().run_in_executor(None, t.join)\n\
+             \x20   return out[0]\n",
+        );
+        assert_eq!(
+            r.unwrap(),
+            Term::Tuple(vec![Term::bin(b"ErlangEventLoop"), Term::bin(b"ping"), Term::atom("true")])
+        );
+    });
+}

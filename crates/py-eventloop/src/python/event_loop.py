@@ -1,12 +1,13 @@
 # The Python half of `_erlang_loop` (re-exported by the `erlang` module):
 # the asyncio event loop that runs on a context thread, its entry points,
 # and the runner of tasks submitted from Erlang.
-# The C functions (_serve, _wake_fd, _sleep_begin, _sleep_end,
+# The C functions (_serve, _select, _wake_fd, _sleep_begin, _sleep_end,
 # _blocking_sleep, _task_done, _interp_id) are already in this
 # module's namespace.
 
 import asyncio
 import enum
+import select
 import selectors
 import sys
 import warnings
@@ -29,10 +30,35 @@ _NO_SIGNALS = "signals belong to the Erlang VM: handle them in Erlang (os:set_si
 _POLL_WINDOW = 50e-6
 
 
+if hasattr(selectors, "EpollSelector"):
+
+    class _EpollContextSelector(selectors.EpollSelector):
+        """The stdlib epoll selector with the wait done by `_select`: on a
+        context thread each `select` first runs the requests queued for the
+        context, and a blocking one also wakes up for new ones (the
+        context's wake-up descriptor is in the epoll set, never reported);
+        timeouts are nanosecond-precise."""
+
+        def __init__(self):
+            super().__init__()
+            self._epfd = self._selector.fileno()
+            self._wake = _wake_fd()
+            if self._wake >= 0:
+                self._selector.register(self._wake, select.EPOLLIN)
+
+        def select(self, timeout=None):
+            return _select(self._epfd, self._fd_to_key, timeout, self._wake)
+
+        def close(self):
+            self._epfd = -1
+            super().close()
+
+
 class _ContextSelector(selectors.BaseSelector):
-    """The kernel selector, plus the context's queue when the loop runs on a
-    context thread: each `select` first runs the requests queued for the
-    context, and a blocking `select` also wakes up for new ones."""
+    """Any other selector (one given to ErlangEventLoop, or where there is
+    no epoll), plus the context's queue when the loop runs on a context
+    thread: each `select` first runs the requests queued for the context,
+    and a blocking `select` also wakes up for new ones."""
 
     def __init__(self, inner=None):
         self._inner = inner if inner is not None else selectors.DefaultSelector()
@@ -57,23 +83,25 @@ class _ContextSelector(selectors.BaseSelector):
         return self._inner.get_map()
 
     def select(self, timeout=None):
+        inner = self._inner
         if self._wake < 0:
-            return self._inner.select(timeout)
+            return inner.select(timeout)
         if _serve():
             # What ran may have scheduled callbacks: the timeout asyncio
             # computed before is stale, so only look for ready I/O.
             timeout = 0
-        if timeout is None or timeout > 0:
+        # A busy loop's next event is usually there already: one
+        # non-blocking poll answers without the window or the sleep.
+        ready = inner.select(0)
+        if not ready and (timeout is None or timeout > 0):
             window = _POLL_WINDOW if timeout is None else min(timeout, _POLL_WINDOW)
             if self._poll_fd >= 0 and _poll_window(self._poll_fd, window):
                 return self.select(0)
-        if (timeout is None or timeout > 0) and _sleep_begin():
-            try:
-                ready = self._inner.select(timeout)
-            finally:
-                _sleep_end()
-        else:
-            ready = self._inner.select(0)
+            if _sleep_begin():
+                try:
+                    ready = inner.select(timeout)
+                finally:
+                    _sleep_end()
         wake = self._wake
         return [(key, mask) for (key, mask) in ready if key.fd != wake]
 
@@ -94,7 +122,11 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):
     handlers belong to the Erlang VM and are refused."""
 
     def __init__(self, selector=None):
-        super().__init__(_ContextSelector(selector))
+        if selector is None and hasattr(selectors, "EpollSelector"):
+            selector = _EpollContextSelector()
+        else:
+            selector = _ContextSelector(selector)
+        super().__init__(selector)
 
     async def subprocess_exec(self, *args, **kwargs):
         raise NotImplementedError(_NO_SUBPROCESS)
