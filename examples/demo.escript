@@ -91,8 +91,37 @@ main(_) ->
     show("erlang.send(pid, ...) from Python", receive Msg -> {ok, Msg} after 1000 -> timeout end),
     show("shared state: erlang.state_incr('visits') from Python, py:state_fetch from Erlang",
          {py:eval(<<"erlang.state_incr('visits', 3)">>), py:state_fetch(<<"visits">>)}),
+
+    section("asyncio inside the VM", []),
+    ok = py_event_loop:exec(<<"import asyncio\n"
+                              "async def fetch(n):\n"
+                              "    await asyncio.sleep(0.01)\n"
+                              "    return n * 2\n"
+                              "async def echo_server_round_trip(payload):\n"
+                              "    async def echo(r, w):\n"
+                              "        w.write(await r.read(1024)); await w.drain(); w.close()\n"
+                              "    server = await asyncio.start_server(echo, '127.0.0.1', 0)\n"
+                              "    r, w = await asyncio.open_connection(*server.sockets[0].getsockname())\n"
+                              "    w.write(payload.encode())\n"
+                              "    reply = await r.read(1024)\n"
+                              "    w.close(); server.close()\n"
+                              "    return reply\n">>),
+    show("py_event_loop:run('__main__', fetch, [21])", py_event_loop:run('__main__', fetch, [21])),
+    show("a TCP echo server and client on the loop",
+         py_event_loop:run('__main__', echo_server_round_trip, [<<"ping">>])),
+    show("py:async_gather: three coroutines at once, each sleeping 50 ms",
+         timed(fun() -> py:async_gather([{asyncio, sleep, [0.05, N]} || N <- [1, 2, 3]]) end)),
+    show("erlang.run(coro) inside a py:eval",
+         py:eval(<<"erlang.run(__import__('asyncio').sleep(0.001, 'slept'))">>)),
+    show("the sandbox: os.system inside the VM",
+         py:eval(<<"__import__('os').system('true')">>)),
     io:format("~nDone.~n"),
     halt(0).
+
+timed(F) ->
+    T0 = erlang:monotonic_time(millisecond),
+    Result = F(),
+    {Result, {elapsed_ms, erlang:monotonic_time(millisecond) - T0}}.
 
 parallel(Funs) ->
     Self = self(),

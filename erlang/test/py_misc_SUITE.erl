@@ -10,7 +10,8 @@ all() ->
     [cast_runs, cast_shapes, spawn_call_and_await, spawn_call_shapes, await_timeout,
      spawn_call_large_map, parallel_in_order, parallel_first_error, semaphore_limits,
      overloaded_when_full, overload_waiters_proceed, semaphore_manual, memory_stats,
-     gc_calls, tracemalloc, execution_mode_reports_reality, capabilities].
+     gc_calls, tracemalloc, execution_mode_reports_reality, capabilities,
+     large_blocks_come_from_the_heap].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -188,3 +189,25 @@ capabilities(_) ->
     ?assertEqual(Minor >= 12, py_nif:owngil_supported()),
     ?assertEqual(Minor >= 12, py:subinterp_supported()),
     ?assertEqual(gil, py_nif:execution_mode()).
+
+%% malloc_tuning (on by default): a 256 KiB block (asyncio's socket read
+%% size) comes from malloc's heap, not from its own mmap, despite the
+%% thresholds the BEAM pins. glibc marks mmapped chunks with bit 2 of the
+%% size word just before the block.
+large_blocks_come_from_the_heap(_Config) ->
+    case os:type() of
+        {unix, linux} ->
+            ok = py:exec(<<"import ctypes\n"
+                           "def mmapped(size):\n"
+                           "    libc = ctypes.CDLL(None)\n"
+                           "    libc.malloc.restype = ctypes.c_void_p\n"
+                           "    block = libc.malloc(size)\n"
+                           "    flags = ctypes.c_size_t.from_address(block - 8).value\n"
+                           "    libc.free(ctypes.c_void_p(block))\n"
+                           "    return bool(flags & 2)\n">>),
+            ?assertEqual({ok, false}, py:eval(<<"mmapped(256 * 1024)">>)),
+            %% Past the threshold blocks are mmapped (the check sees it).
+            ?assertEqual({ok, true}, py:eval(<<"mmapped(64 * 1024 * 1024)">>));
+        _ ->
+            {skip, not_glibc}
+    end.

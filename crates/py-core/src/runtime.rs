@@ -40,6 +40,32 @@ pub struct RuntimeConfig {
     /// against (overridable with `ERLANG_PYTHON_EXECUTABLE`).
     pub executable: Option<PathBuf>,
     pub allocator: Allocator,
+    /// Leave glibc's malloc thresholds as the host process set them
+    /// (see [`tune_glibc_malloc`]).
+    pub keep_malloc_thresholds: bool,
+}
+
+/// Blocks below this size come from malloc's heaps, above it from mmap.
+const MMAP_THRESHOLD: i32 = 4 << 20;
+/// Free memory kept at the top of a heap before it is returned.
+const TRIM_THRESHOLD: i32 = 8 << 20;
+
+/// glibc raises its mmap threshold as a program frees large blocks, so a
+/// plain Python process soon serves its 256 KiB socket reads (asyncio's
+/// `recv` size) from the heap. The BEAM pins the thresholds at start-up
+/// (trim 128 KiB, top pad 0), which turns every such read into mmap,
+/// mremap and munmap plus page faults: with pymalloc (whose large blocks
+/// go to malloc) a loopback echo ran at half the speed of a plain Python
+/// process. These values restore the heap path for blocks up to 4 MiB.
+/// Memory returns to the system above 8 MiB of free space at a heap's top.
+fn tune_glibc_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes two integers and changes allocator parameters
+    // under glibc's own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
 }
 
 /// `PyMemAllocatorName` values (stable across 3.11-3.13).
@@ -174,6 +200,9 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
             if ffi::PyImport_AppendInittab(name.as_ptr(), Some(*init)) != 0 {
                 return Err(format!("cannot register the {} module", name.to_string_lossy()));
             }
+        }
+        if !config.keep_malloc_thresholds {
+            tune_glibc_malloc();
         }
         if let Some(code) = allocator_code(config.allocator)? {
             let mut pre: ffi::PyPreConfig = std::mem::zeroed();

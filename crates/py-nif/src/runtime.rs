@@ -13,6 +13,7 @@ rustler::atoms! {
     executable,
     max_depth,
     allocator,
+    malloc_tuning,
     auto,
     default,
     mimalloc,
@@ -38,7 +39,8 @@ fn text(t: Term<'_>) -> Option<String> {
 }
 
 /// `init(#{executable => Path, max_depth => N, allocator => auto | default |
-/// mimalloc | pymalloc | malloc}) -> ok | {error, Reason}`.
+/// mimalloc | pymalloc | malloc, malloc_tuning => boolean()}) -> ok |
+/// {error, Reason}`.
 /// Starts Python once per VM; later calls succeed without restarting it.
 #[rustler::nif(schedule = "DirtyIo")]
 fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
@@ -63,6 +65,12 @@ fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
             match choice {
                 Some((_, a)) => config.allocator = a,
                 None => return (error(), (allocator(), v)).encode(env),
+            }
+        }
+        if let Ok(v) = opts.map_get(malloc_tuning()) {
+            match v.decode::<bool>() {
+                Ok(tune) => config.keep_malloc_thresholds = !tune,
+                Err(_) => return (error(), (malloc_tuning(), v)).encode(env),
             }
         }
         if let Ok(v) = opts.map_get(max_depth()) {
