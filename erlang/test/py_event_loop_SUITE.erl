@@ -18,7 +18,7 @@ groups() ->
       [tcp_echo_server_and_client, udp_round_trip, unix_sockets, thousand_tasks_from_hundred_processes,
        exceptions_and_cancellation_in_tasks, gather_and_wait_for, erlang_sleep_awaitable,
        callbacks_from_coroutines, context_serves_calls_while_the_loop_runs, spawn_task_from_python,
-       namespaces_per_process, warnings_raised_in_loop_frames]).
+       namespaces_per_process, warnings_raised_in_loop_frames, tasks_survive_garbage_collection]).
 
 init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
@@ -201,11 +201,13 @@ context_serves_calls_while_the_loop_runs(Config) ->
     %% and see the running loop.
     exec(Config, <<"import asyncio\n"
                    "gate = None\n"
-                   "async def waits():\n"
+                   "async def waits(pid):\n"
                    "    global gate\n"
                    "    gate = asyncio.get_running_loop().create_future()\n"
+                   "    erlang.send(pid, 'waiting')\n"
                    "    return await gate\n">>),
-    Ref = py_event_loop:create_task(Loop, '__main__', waits, [], #{}),
+    Ref = py_event_loop:create_task(Loop, '__main__', waits, [self()], #{}),
+    receive <<"waiting">> -> ok after 10000 -> ct:fail(task_did_not_start) end,
     ?assertEqual({ok, true}, py_context:eval(Loop, <<"__import__('asyncio').get_running_loop().is_running()">>)),
     %% Open the gate from an ordinary call, in the same namespace.
     {ok, Env} = py_context:local_env(Loop),
@@ -248,6 +250,31 @@ warnings_raised_in_loop_frames(Config) ->
     ?assertEqual({ok, []}, py_event_loop:eval(Loop, <<"unraisable">>)),
     ?assertEqual({ok, true}, py_event_loop:eval(Loop, <<"'__builtins__' in vars(erlang) and "
                                                         "'__builtins__' in vars(__import__('_erlang_loop'))">>)).
+
+%% asyncio holds tasks weakly: a task waiting on a future only its own
+%% frame holds is an unreachable cycle. Tasks started from Erlang must
+%% survive a collection (3.12's streams made such cycles: their protocol
+%% holds the reader weakly).
+tasks_survive_garbage_collection(Config) ->
+    exec(Config, <<"import asyncio, gc, weakref\n"
+                   "futures = []\n"
+                   "async def orphan(pid):\n"
+                   "    fut = asyncio.get_running_loop().create_future()\n"
+                   "    futures.append(weakref.ref(fut))\n"
+                   "    erlang.send(pid, 'waiting')\n"
+                   "    return await fut\n"
+                   "def collect_then_finish():\n"
+                   "    gc.collect()\n"
+                   "    fut = futures[-1]()\n"
+                   "    if fut is None:\n"
+                   "        return 'collected'\n"
+                   "    fut.set_result('survived')\n"
+                   "    return 'finished'\n">>),
+    Loop = ?config(loop, Config),
+    Ref = py_event_loop:create_task(Loop, '__main__', orphan, [self()], #{}),
+    receive <<"waiting">> -> ok after 10000 -> ct:fail(task_did_not_start) end,
+    ?assertEqual({ok, <<"finished">>}, py_event_loop:eval(Loop, <<"collect_then_finish()">>)),
+    ?assertEqual({ok, <<"survived">>}, py_event_loop:await(Ref, 10000)).
 
 namespaces_per_process(Config) ->
     Loop = ?config(loop, Config),

@@ -211,7 +211,7 @@ def spawn_task(coro, *, name=None):
     except RuntimeError:
         loop = None
     if loop is not None:
-        return loop.create_task(coro, name=name)
+        return _keep(loop.create_task(coro, name=name))
     loop = _default_loop
     if loop is None or loop.is_closed() or not loop.is_running():
         coro.close()
@@ -242,6 +242,18 @@ def detect_mode():
 
 _VALUE, _RAISED, _CANCELLED = 0, 1, 2
 
+# Tasks nobody else holds until they end. asyncio keeps only weak
+# references to tasks: one waiting on a stream whose reader is itself only
+# weakly held (3.12's StreamReaderProtocol) forms an unreachable cycle, and
+# the garbage collector destroys it mid-flight, closing its connections.
+_running = set()
+
+
+def _keep(task):
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
 
 def _start_task(fn, args, kwargs, token):
     """Call `fn`; a coroutine (any awaitable) becomes a task on the running
@@ -261,7 +273,7 @@ def _start_task(fn, args, kwargs, token):
             result.close()
         _task_done(token, _RAISED, RuntimeError("no event loop runs in this context"))
         return
-    task = asyncio.ensure_future(result, loop=loop)
+    task = _keep(asyncio.ensure_future(result, loop=loop))
     task.add_done_callback(lambda t: _report(token, t))
 
 
