@@ -69,6 +69,7 @@ bench: build
 bench-erlang: build
 	@$(ENV) escript benches/erlang/callbacks.escript
 	@$(ENV) escript benches/erlang/event_loop.escript
+	@$(ENV) escript benches/erlang/channels.escript
 
 pybench: build
 	@$(ENV) escript ../shared/bench/pybench.escript --lib erlang/_build/default/lib/erlang_python

@@ -29,6 +29,10 @@
 -export([async_call/3, async_call/4, async_await/1, async_await/2, async_gather/1,
          async_gather/2]).
 -export([register_function/2, register_function/3, unregister_function/1]).
+-export([stream/3, stream/4, stream_eval/1, stream_eval/2, stream_start/3, stream_start/4,
+         stream_cancel/1]).
+-export([shared_dict_new/0, shared_dict_get/2, shared_dict_get/3, shared_dict_set/3,
+         shared_dict_del/2, shared_dict_keys/1, shared_dict_destroy/1]).
 -export([state_fetch/1, state_store/2, state_remove/1, state_keys/0, state_clear/0,
          state_incr/1, state_incr/2, state_decr/1, state_decr/2]).
 -export([configure_logging/0, configure_logging/1, enable_tracing/0, disable_tracing/0,
@@ -606,3 +610,94 @@ unregister_pool(Target) ->
 
 lookup_pool(Module, Function) ->
     py_context_router:lookup_pool(Module, Function).
+
+%%% ---------------------------------------------------------------------
+%%% Streaming from generators (see py_stream)
+%%% ---------------------------------------------------------------------
+
+-define(STREAM_IDLE, 30000).
+
+%% @doc All values of the generator (or iterable) `Module.Function(*Args)'
+%% returns; gives up after 30 s without a value.
+-spec stream(name(), name(), list()) -> {ok, list()} | {error, term()}.
+stream(Module, Function, Args) ->
+    stream(Module, Function, Args, #{}).
+
+-spec stream(name(), name(), list(), map()) -> {ok, list()} | {error, term()}.
+stream(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
+    py_stream:collect({Module, Function, Args, Kwargs}, ?STREAM_IDLE).
+
+%% @doc All values of the iterable `Code' evaluates to.
+-spec stream_eval(iodata()) -> {ok, list()} | {error, term()}.
+stream_eval(Code) ->
+    stream_eval(Code, #{}).
+
+-spec stream_eval(iodata(), map()) -> {ok, list()} | {error, term()}.
+stream_eval(Code, Locals) when is_map(Locals) ->
+    py_stream:collect_eval({Code, Locals}, ?STREAM_IDLE).
+
+%% @doc Streams the values of a sync or async generator to the caller as
+%% `{py_stream, Ref, {data, V}}', then `{py_stream, Ref, done}' or
+%% `{py_stream, Ref, {error, Reason}}', with backpressure.
+-spec stream_start(name(), name(), list()) -> {ok, reference()}.
+stream_start(Module, Function, Args) ->
+    stream_start(Module, Function, Args, #{}).
+
+%% @doc Options: `owner' (the receiving process, default the caller),
+%% `kwargs', and `context' (run the generator in that context, default
+%% the caller's).
+-spec stream_start(name(), name(), list(), #{owner => pid(), kwargs => map(), context => pid()}) ->
+          {ok, reference()}.
+stream_start(Module, Function, Args, Opts) when is_map(Opts) ->
+    Kwargs = maps:get(kwargs, Opts, #{}),
+    Owner = maps:get(owner, Opts, self()),
+    case Opts of
+        #{context := Ctx} -> py_stream:start(Ctx, Module, Function, Args, Kwargs, Owner);
+        _ -> py_stream:start(Module, Function, Args, Kwargs, Owner)
+    end.
+
+%% @doc Stops a stream: the generator is closed (its `finally' runs) and
+%% the stream ends with `{error, <<"cancelled">>}'.
+-spec stream_cancel(reference()) -> ok.
+stream_cancel(Ref) ->
+    py_stream:cancel(Ref).
+
+%%% ---------------------------------------------------------------------
+%%% SharedDict: a dict shared by Erlang and Python, owned by its creator
+%%% ---------------------------------------------------------------------
+
+%% @doc A new dict owned by the caller (destroyed when it dies). Python
+%% sees it as `erlang.SharedDict(handle)'.
+-spec shared_dict_new() -> {ok, reference()}.
+shared_dict_new() ->
+    py_nif:shared_dict_new().
+
+%% @doc The value under `Key', or `undefined'.
+-spec shared_dict_get(reference(), binary()) -> term().
+shared_dict_get(Dict, Key) ->
+    shared_dict_get(Dict, Key, undefined).
+
+-spec shared_dict_get(reference(), binary(), term()) -> term().
+shared_dict_get(Dict, Key, Default) when is_binary(Key) ->
+    case py_nif:shared_dict_get(Dict, Key) of
+        {ok, Value} -> Value;
+        not_found -> Default
+    end.
+
+-spec shared_dict_set(reference(), binary(), term()) -> ok | {error, term()}.
+shared_dict_set(Dict, Key, Value) when is_binary(Key) ->
+    py_nif:shared_dict_set(Dict, Key, Value).
+
+%% @doc Removes `Key' (ok if it was not there).
+-spec shared_dict_del(reference(), binary()) -> ok.
+shared_dict_del(Dict, Key) when is_binary(Key) ->
+    py_nif:shared_dict_del(Dict, Key).
+
+-spec shared_dict_keys(reference()) -> [binary()].
+shared_dict_keys(Dict) ->
+    py_nif:shared_dict_keys(Dict).
+
+%% @doc Frees the dict now; later operations raise `badarg'. Idempotent.
+-spec shared_dict_destroy(reference()) -> ok.
+shared_dict_destroy(Dict) ->
+    py_nif:shared_dict_destroy(Dict).

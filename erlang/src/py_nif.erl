@@ -4,10 +4,22 @@
 -module(py_nif).
 
 -export([
+    buffer_close/1,
+    buffer_new/1,
+    buffer_write/2,
+    byte_channel_new/1,
     callback_name_set/2,
     callback_names_reset/0,
     callback_reply/2,
     callback_reply_heavy/2,
+    channel_close/1,
+    channel_info/1,
+    channel_new/1,
+    channel_send/2,
+    channel_send_bytes/2,
+    channel_take_bytes/1,
+    channel_unwatch/2,
+    channel_watch/1,
     context_abandon/2,
     context_call/8,
     context_call_heavy/8,
@@ -35,6 +47,12 @@
     semaphore_info/0,
     semaphore_release/0,
     semaphore_set_max/1,
+    shared_dict_del/2,
+    shared_dict_destroy/1,
+    shared_dict_get/2,
+    shared_dict_keys/1,
+    shared_dict_new/0,
+    shared_dict_set/3,
     subinterp_supported/0,
     tracing_set/1,
     version/0
@@ -51,6 +69,22 @@ load() ->
            end,
     erlang:load_nif(filename:join(Priv, "py_nif"), 0).
 
+%% channel.rs
+buffer_close(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+buffer_new(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+buffer_write(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+byte_channel_new(_) ->
+    erlang:nif_error(nif_not_loaded).
+
 %% callback.rs
 callback_name_set(_, _) ->
     erlang:nif_error(nif_not_loaded).
@@ -65,6 +99,38 @@ callback_reply(_, _) ->
 
 %% callback.rs, dirty CPU scheduler
 callback_reply_heavy(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_close(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_info(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_new(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_send(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_send_bytes(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_take_bytes(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_unwatch(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+channel_watch(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% callback.rs
@@ -173,6 +239,30 @@ semaphore_release() ->
 
 %% semaphore.rs
 semaphore_set_max(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+shared_dict_del(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+shared_dict_destroy(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+shared_dict_get(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+shared_dict_keys(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+shared_dict_new() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% channel.rs
+shared_dict_set(_, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs

@@ -9,34 +9,34 @@ use crate::model::Term;
 use crate::term::BigInt;
 
 pub const VERSION: u8 = 131;
-const NEW_FLOAT: u8 = 70;
-const BIT_BINARY: u8 = 77;
-const NEW_PID: u8 = 88;
-const NEW_PORT: u8 = 89;
-const NEWER_REFERENCE: u8 = 90;
-const SMALL_INTEGER: u8 = 97;
-const INTEGER: u8 = 98;
-const FLOAT: u8 = 99;
-const ATOM: u8 = 100;
-const REFERENCE: u8 = 101;
-const PORT: u8 = 102;
-const PID: u8 = 103;
-const SMALL_TUPLE: u8 = 104;
-const LARGE_TUPLE: u8 = 105;
-const NIL: u8 = 106;
-const STRING: u8 = 107;
-const LIST: u8 = 108;
-const BINARY: u8 = 109;
-const SMALL_BIG: u8 = 110;
-const LARGE_BIG: u8 = 111;
-const NEW_FUN: u8 = 112;
-const EXPORT: u8 = 113;
-const NEW_REFERENCE: u8 = 114;
-const SMALL_ATOM: u8 = 115;
-const MAP: u8 = 116;
-const ATOM_UTF8: u8 = 118;
-const SMALL_ATOM_UTF8: u8 = 119;
-const V4_PORT: u8 = 120;
+pub(crate) const NEW_FLOAT: u8 = 70;
+pub(crate) const BIT_BINARY: u8 = 77;
+pub(crate) const NEW_PID: u8 = 88;
+pub(crate) const NEW_PORT: u8 = 89;
+pub(crate) const NEWER_REFERENCE: u8 = 90;
+pub(crate) const SMALL_INTEGER: u8 = 97;
+pub(crate) const INTEGER: u8 = 98;
+pub(crate) const FLOAT: u8 = 99;
+pub(crate) const ATOM: u8 = 100;
+pub(crate) const REFERENCE: u8 = 101;
+pub(crate) const PORT: u8 = 102;
+pub(crate) const PID: u8 = 103;
+pub(crate) const SMALL_TUPLE: u8 = 104;
+pub(crate) const LARGE_TUPLE: u8 = 105;
+pub(crate) const NIL: u8 = 106;
+pub(crate) const STRING: u8 = 107;
+pub(crate) const LIST: u8 = 108;
+pub(crate) const BINARY: u8 = 109;
+pub(crate) const SMALL_BIG: u8 = 110;
+pub(crate) const LARGE_BIG: u8 = 111;
+pub(crate) const NEW_FUN: u8 = 112;
+pub(crate) const EXPORT: u8 = 113;
+pub(crate) const NEW_REFERENCE: u8 = 114;
+pub(crate) const SMALL_ATOM: u8 = 115;
+pub(crate) const MAP: u8 = 116;
+pub(crate) const ATOM_UTF8: u8 = 118;
+pub(crate) const SMALL_ATOM_UTF8: u8 = 119;
+pub(crate) const V4_PORT: u8 = 120;
 
 /// How deep the decoder follows nested terms before giving up.
 pub const MAX_DECODE_DEPTH: usize = 256;
@@ -51,32 +51,32 @@ pub enum DecodeError {
     TrailingBytes,
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
         let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
         self.pos = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     /// A length prefix that cannot exceed what is left (each element needs
     /// at least `min_each` bytes), so a lying length cannot make us allocate.
-    fn count(&mut self, n: u32, min_each: usize) -> Result<usize, DecodeError> {
+    pub(crate) fn count(&mut self, n: u32, min_each: usize) -> Result<usize, DecodeError> {
         let n = n as usize;
         let left = self.buf.len() - self.pos;
         if n.saturating_mul(min_each) > left {
@@ -129,6 +129,12 @@ fn decode_atom_text(r: &mut Reader<'_>, tag: u8) -> Result<String, DecodeError> 
     Ok(text)
 }
 
+/// The value of a FLOAT_EXT (pre-R11 text float: 31 bytes, NUL padded).
+pub(crate) fn old_float(text: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(text).ok()?;
+    s.trim_end_matches('\0').trim().parse().ok()
+}
+
 /// Skips a node-name atom inside a pid, port or reference and returns the
 /// raw bytes consumed (so they can be kept verbatim).
 fn skip_atom(r: &mut Reader<'_>) -> Result<(), DecodeError> {
@@ -156,12 +162,7 @@ fn decode_term(r: &mut Reader<'_>, depth: usize) -> Result<Term, DecodeError> {
             let b = r.take(8)?;
             Term::Float(f64::from_be_bytes(b.try_into().expect("8 bytes")))
         }
-        FLOAT => {
-            let b = r.take(31)?;
-            let s = std::str::from_utf8(b).map_err(|_| DecodeError::UnknownTag(tag))?;
-            let s = s.trim_end_matches('\0');
-            Term::Float(s.trim().parse().map_err(|_| DecodeError::UnknownTag(tag))?)
-        }
+        FLOAT => Term::Float(old_float(r.take(31)?).ok_or(DecodeError::UnknownTag(tag))?),
         ATOM | SMALL_ATOM | ATOM_UTF8 | SMALL_ATOM_UTF8 => Term::Atom(decode_atom_text(r, tag)?),
         SMALL_TUPLE | LARGE_TUPLE => {
             let n = if tag == SMALL_TUPLE { r.u8()? as u32 } else { r.u32()? };
@@ -244,11 +245,12 @@ fn decode_term(r: &mut Reader<'_>, depth: usize) -> Result<Term, DecodeError> {
             Term::Port(external_slice(r, start))
         }
         NEW_FUN => {
+            // The size counts itself but not the tag.
             let size = r.u32()? as usize;
-            if size < 5 {
+            if size < 4 {
                 return Err(DecodeError::Truncated);
             }
-            r.take(size - 5)?;
+            r.take(size - 4)?;
             Term::Fun(external_slice(r, start))
         }
         EXPORT => {

@@ -3,7 +3,9 @@
 //! The conversion is generic over a term model ([`TermSource`] to read
 //! Erlang terms, [`TermSink`] to build them), so the same code runs inside
 //! the BEAM (`py-nif` implements the traits on `erl_nif`) and in plain Rust
-//! tests, benches and fuzzers ([`model`] with the [`etf`] codec).
+//! tests, benches and fuzzers ([`model`] with the [`etf`] codec). Terms kept
+//! as external-format bytes convert without any tree in between
+//! ([`etf_to_py`], [`py_to_etf`]: [`EtfSource`] and [`EtfSink`]).
 //!
 //! | Erlang | Python |
 //! |---|---|
@@ -44,6 +46,7 @@
 
 pub mod error;
 pub mod etf;
+pub mod etf_term;
 mod from_python;
 pub mod intcache;
 pub mod model;
@@ -55,6 +58,7 @@ pub mod testing;
 mod to_python;
 
 pub use error::ConvertError;
+pub use etf_term::{etf_to_py, py_to_etf, EtfSink, EtfSource};
 pub use from_python::py_to_term;
 pub use pyobj::{Attached, PyErrInfo, PyObj};
 pub use pytypes::ErlTypes;

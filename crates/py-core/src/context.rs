@@ -677,7 +677,17 @@ pub fn current_waker() -> Waker {
 /// nested on top of the waiting one, and gives up if the waiting request is
 /// interrupted or the context stops. On any other thread (`threading`,
 /// executors) it releases the GIL and parks.
-pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Result<(), WaitError> {
+pub fn block_until(py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Result<(), WaitError> {
+    block_until_deadline(py, done, None).map(|_| ())
+}
+
+/// [`block_until`], giving up at `deadline`: `Ok(true)` if `done()` holds,
+/// `Ok(false)` if the deadline passed first.
+pub fn block_until_deadline(
+    _py: py_convert::Attached<'_>,
+    done: &dyn Fn() -> bool,
+    deadline: Option<std::time::Instant>,
+) -> Result<bool, WaitError> {
     let ct = CURRENT.with(|c| c.get());
     if ct.is_null() {
         // SAFETY: attached (token): save the thread state while parked, then
@@ -687,16 +697,24 @@ pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Re
         // requests: an answer from Erlang usually comes within microseconds,
         // and waking a parked thread costs more than that.
         let poll_until = std::time::Instant::now() + DEFAULT_POLL_WINDOW;
+        let mut met = true;
         while !done() {
-            if std::time::Instant::now() < poll_until {
+            let now = std::time::Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                met = false;
+                break;
+            }
+            if now < poll_until {
                 thread::yield_now();
+            } else if let Some(d) = deadline {
+                thread::park_timeout(d - now);
             } else {
                 thread::park();
             }
         }
         // SAFETY: restores the state saved above, on the same thread.
         unsafe { ffi::PyEval_RestoreThread(saved) };
-        return Ok(());
+        return Ok(met);
     }
     // SAFETY: CURRENT points at this thread's ContextThread, alive while its
     // loop runs; a task (and so this call) only runs inside that loop.
@@ -704,21 +722,29 @@ pub fn block_until(_py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Re
     let run = &ct.shared.run;
     let mine = run.running.load(Ordering::Acquire);
     run.push_waiting(mine);
-    let result = wait_serving(ct, mine, done);
+    let result = wait_serving(ct, mine, done, deadline);
     run.pop_waiting();
     result
 }
 
-/// The context-thread half of [`block_until`].
-fn wait_serving(ct: &ContextThread, mine: u64, done: &dyn Fn() -> bool) -> Result<(), WaitError> {
+/// The context-thread half of [`block_until_deadline`].
+fn wait_serving(
+    ct: &ContextThread,
+    mine: u64,
+    done: &dyn Fn() -> bool,
+    deadline: Option<std::time::Instant>,
+) -> Result<bool, WaitError> {
     loop {
         if done() {
-            return Ok(());
+            return Ok(true);
         }
         if let Some(e) = ct.wait_check(mine) {
             return Err(e);
         }
-        if let Some((seq, task)) = ct.next_before(|| done() || ct.interrupted(mine), None) {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(false);
+        }
+        if let Some((seq, task)) = ct.next_before(|| done() || ct.interrupted(mine), deadline) {
             ct.run(seq, task);
         }
     }

@@ -450,6 +450,8 @@ pub enum PyExc {
     RuntimeError,
     KeyboardInterrupt,
     OSError,
+    TimeoutError,
+    KeyError,
 }
 
 /// Sets a built-in exception with `message` (C-API style: the caller then
@@ -464,6 +466,8 @@ pub fn raise(_py: Attached<'_>, kind: PyExc, message: &str) {
             PyExc::RuntimeError => ffi::PyExc_RuntimeError,
             PyExc::KeyboardInterrupt => ffi::PyExc_KeyboardInterrupt,
             PyExc::OSError => ffi::PyExc_OSError,
+            PyExc::TimeoutError => ffi::PyExc_TimeoutError,
+            PyExc::KeyError => ffi::PyExc_KeyError,
         };
         ffi::PyErr_SetString(exc, text.as_ptr());
     }

@@ -20,6 +20,7 @@
 //! (`make stub`), never written by hand.
 
 pub mod callback;
+pub mod channel;
 pub mod context;
 pub mod enif;
 pub mod lend;
@@ -36,6 +37,7 @@ fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     enif::init_fast_terms(enif::NifEnv::of(env));
     py_core::erlang_module::set_bridge(Box::new(vm_bridge::VmBridge));
     py_eventloop::register();
+    py_channel::register();
     py_eventloop::set_task_sink(Box::new(tasks::TaskReplies));
     true
 }

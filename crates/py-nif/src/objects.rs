@@ -43,14 +43,19 @@ pub fn env_of(env: NifEnv, t: RawTerm) -> Option<ResourceArc<EnvRes>> {
 }
 
 /// Erlang -> Python for handles: the object, if the handle belongs to the
-/// interpreter of the calling thread.
+/// interpreter of the calling thread; channels, buffers and shared dicts
+/// become their Python objects.
 pub fn resolve_handle(env: NifEnv, py: Attached<'_>, t: RawTerm) -> Option<Result<PyObj, ConvertError>> {
-    let h = handle_of(env, t)?;
+    let Some(h) = handle_of(env, t) else { return crate::channel::resolve(env, py, t) };
     Some(h.obj.get(py).ok_or(ConvertError::BadTerm("object handle from another interpreter")))
 }
 
-/// Python -> Erlang for values with no Erlang form: a new handle term.
+/// Python -> Erlang for values with no Erlang form: a new handle term (or
+/// the channel, buffer or shared dict a capsule stands for).
 pub fn make_handle(env: NifEnv, w: &Worker, ctx: &ResourceArc<ContextRes>, obj: &PyObj) -> RawTerm {
+    if let Some(t) = crate::channel::term_of(env, w.py(), obj) {
+        return t;
+    }
     let res = ResourceArc::new(PyRefRes { obj: w.hold(obj.clone()), ctx: ctx.clone() });
     enif::with_env(env, |e| res.encode(e).as_c_arg())
 }

@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod strategies;
+
 use py_convert::model::{ModelSink, ModelSource, Term};
 use py_convert::testing::{eval, with_python};
 use py_convert::{py_to_term, term_to_py, Attached, ConvertError, ErlTypes, Limits, PyObj};

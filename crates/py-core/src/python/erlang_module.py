@@ -12,7 +12,8 @@ __all__ = [
     "ErlangHandler", "setup_logging", "Span", "trace",
     "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "new_event_loop",
     "get_event_loop_policy", "install", "run", "sleep", "spawn_task", "detect_mode",
-    "ExecutionMode",
+    "ExecutionMode", "Channel", "ChannelClosed", "ByteChannel", "ByteChannelClosed", "PyBuffer",
+    "SharedDict",
 ]
 
 
@@ -98,10 +99,9 @@ class Function:
 def __getattr__(name):
     # Only registered callbacks appear as attributes: introspecting
     # libraries (torch, inspect) must not see functions that do not exist.
-    if name in _LOOP_NAMES:
-        import _erlang_loop
-
-        value = getattr(_erlang_loop, name)
+    if name in _LOOP_NAMES or name in _CHANNEL_NAMES:
+        module = __import__("_erlang_loop" if name in _LOOP_NAMES else "_erlang_channel")
+        value = getattr(module, name)
         globals()[name] = value
         return value
     lazy = _LAZY.get(name)
@@ -313,6 +313,26 @@ _LOOP_NAMES = frozenset({
     "get_event_loop_policy", "install", "run", "sleep", "spawn_task", "detect_mode",
     "ExecutionMode",
 })
+
+# Channels, PyBuffer and SharedDict live in `_erlang_channel` (py-channel),
+# which is also `erlang.channel` (`from erlang.channel import Channel`).
+_CHANNEL_NAMES = frozenset({
+    "Channel", "ChannelClosed", "ByteChannel", "ByteChannelClosed", "PyBuffer", "SharedDict",
+})
+
+
+def _register_submodules():
+    import sys
+
+    try:
+        import _erlang_channel
+    except ImportError:  # a runtime without the channel module (unit tests)
+        return
+    for name in ("erlang.channel", "erlang.byte_channel", "erlang.buffer"):
+        sys.modules.setdefault(name, _erlang_channel)
+
+
+_register_submodules()
 
 
 # The sandbox: inside the VM, Python must not fork or exec the VM's process.

@@ -1,0 +1,414 @@
+//! The `_erlang_channel` built-in module: multi-phase, per interpreter (it
+//! imports in own-GIL sub-interpreters), with the C functions behind
+//! `erlang.Channel`, `ByteChannel`, `PyBuffer` and `SharedDict`
+//! (`python/channel.py`). Waits release the GIL and, on a context thread,
+//! keep serving the context's requests (`py_core::block_until_deadline`).
+
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use py_convert::{Attached, ConvertError, ErlTypes, Limits, PyErrInfo, PyObj};
+use py_core::cfunc::{boolean, fast, int, none_raw, wrong_args};
+use py_core::erlang_module::{self, PyExc};
+use py_core::WaitError;
+use pyo3_ffi as ffi;
+
+use crate::handle::{handle_of, null, Core, Handle};
+use crate::{view, Wake, WatchId};
+
+/// Registers `_erlang_channel` as a built-in module; call before Python
+/// starts.
+pub fn register() -> bool {
+    py_core::runtime::add_builtin_module(c"_erlang_channel", init_module)
+}
+
+/// Wakes a thread blocked in [`wait`].
+struct WakeWaiter(py_core::Waker);
+
+impl Wake for WakeWaiter {
+    fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+/// Waits (GIL released; serving the context's requests on a context
+/// thread) until `ready()` or `deadline`, woken through a watcher that
+/// `watch` registers and `unwatch` removes. `Ok(false)`: the deadline
+/// passed. A Python error is set on `Err`.
+pub(crate) fn wait(
+    py: Attached<'_>,
+    watch: &dyn Fn(Arc<dyn Wake>) -> WatchId,
+    unwatch: &dyn Fn(WatchId),
+    ready: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+) -> Result<bool, ()> {
+    let id = watch(Arc::new(WakeWaiter(py_core::current_waker())));
+    let result = py_core::block_until_deadline(py, ready, deadline);
+    unwatch(id);
+    match result {
+        Ok(met) => Ok(met),
+        Err(WaitError::Interrupted) => {
+            erlang_module::raise(py, PyExc::KeyboardInterrupt, "");
+            Err(())
+        }
+        Err(WaitError::Stopped) => {
+            erlang_module::raise(py, PyExc::RuntimeError, "the context is stopping");
+            Err(())
+        }
+    }
+}
+
+/// The handle in a capsule argument (TypeError otherwise).
+pub(crate) fn handle_arg<'a>(py: Attached<'_>, obj: &'a PyObj) -> Option<&'a Handle> {
+    let h = handle_of(obj);
+    if h.is_none() {
+        erlang_module::raise(py, PyExc::TypeError, "expected a channel, buffer or shared dict handle");
+    }
+    h
+}
+
+/// A timeout argument in seconds: None waits for ever.
+pub(crate) fn deadline_arg(py: Attached<'_>, obj: &PyObj) -> Result<Option<Instant>, ()> {
+    // SAFETY: attached (token); None is compared by address and
+    // PyFloat_AsDouble sets an error on failure.
+    unsafe {
+        if obj.as_ptr() == ffi::Py_None() {
+            return Ok(None);
+        }
+        let secs = ffi::PyFloat_AsDouble(obj.as_ptr());
+        if secs == -1.0 && !ffi::PyErr_Occurred().is_null() {
+            return Err(());
+        }
+        if secs.is_nan() {
+            erlang_module::raise(py, PyExc::ValueError, "timeout must be a number of seconds or None");
+            return Err(());
+        }
+        let wait = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
+        Ok(Some(Instant::now() + wait))
+    }
+}
+
+/// Runs `f` with the calling interpreter's Erlang types and limits.
+pub(crate) fn with_types<R>(py: Attached<'_>, f: impl FnOnce(&ErlTypes, Limits) -> R) -> Option<R> {
+    let mut f = Some(f);
+    if let Some(r) = py_core::with_worker(|w| (f.take().expect("called once"))(w.types(), w.limits())) {
+        return Some(r);
+    }
+    match erlang_module::interpreter_types(py) {
+        Ok((_module, types)) => Some((f.take().expect("called once"))(&types, Limits::default())),
+        Err(e) => {
+            erlang_module::raise(py, PyExc::RuntimeError, &format!("{}: {}", e.class, e.message));
+            None
+        }
+    }
+}
+
+/// Raises a conversion error as TypeError (or ValueError for values that
+/// are too deep or malformed).
+pub(crate) fn raise_convert(py: Attached<'_>, e: &ConvertError) {
+    let kind = match e {
+        ConvertError::Opaque { .. } => PyExc::TypeError,
+        _ => PyExc::ValueError,
+    };
+    erlang_module::raise(py, kind, &e.to_string());
+}
+
+/// Raises the module's exception class `name` (defined in channel.py).
+pub(crate) fn raise_class(py: Attached<'_>, module: &PyObj, name: &CStr, message: &str) {
+    // SAFETY: attached (token); the class is a new reference or null.
+    unsafe {
+        match PyObj::from_owned(ffi::PyObject_GetAttrString(module.as_ptr(), name.as_ptr())) {
+            Some(class) => {
+                let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+                ffi::PyErr_SetString(class.as_ptr(), text.as_ptr());
+            }
+            None => erlang_module::raise(py, PyExc::RuntimeError, message),
+        }
+    }
+}
+
+/// Bytes as a Python `bytes` object.
+pub(crate) fn new_bytes(_py: Attached<'_>, data: &[u8]) -> Option<PyObj> {
+    // SAFETY: attached (token); the data is copied.
+    unsafe { PyObj::from_owned(ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t)) }
+}
+
+/// The bytes of a bytes-like argument (copied), or TypeError.
+pub(crate) fn bytes_arg(py: Attached<'_>, obj: &PyObj) -> Option<Vec<u8>> {
+    // SAFETY: attached (token); the buffer view is released before return.
+    unsafe {
+        let mut view: ffi::Py_buffer = std::mem::zeroed();
+        if ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) != 0 {
+            ffi::PyErr_Clear();
+            erlang_module::raise(py, PyExc::TypeError, "expected a bytes-like object");
+            return None;
+        }
+        let data = std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize).to_vec();
+        ffi::PyBuffer_Release(&mut view);
+        Some(data)
+    }
+}
+
+/// A non-negative size argument; negative (or None) means "no limit".
+pub(crate) fn size_arg(py: Attached<'_>, obj: &PyObj) -> Option<Option<usize>> {
+    // SAFETY: attached (token); None is compared by address.
+    if obj.as_ptr() == unsafe { ffi::Py_None() } {
+        return Some(None);
+    }
+    let n = erlang_module::int_arg(py, obj)?;
+    Some(usize::try_from(n).ok())
+}
+
+py_core::fastcall_entry!(ch_recv, |py, module, args| {
+    let [cap, timeout] = args.as_slice() else { return wrong_args(c"_recv(channel, timeout)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    let Ok(deadline) = deadline_arg(py, timeout) else { return null() };
+    crate::channel_fns::receive(py, &module, h, deadline, crate::channel_fns::OnClosed::Raise)
+});
+
+py_core::fastcall_entry!(ch_next, |py, module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_next(channel)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    crate::channel_fns::receive(py, &module, h, None, crate::channel_fns::OnClosed::StopIteration)
+});
+
+py_core::fastcall_entry!(ch_try_recv, |py, module, args| {
+    let [cap, default] = args.as_slice() else { return wrong_args(c"_try_recv(channel, default)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    crate::channel_fns::try_receive(py, &module, h, default)
+});
+
+py_core::fastcall_entry!(ch_closed, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_closed(channel)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    match &h.core {
+        Core::Channel(q) | Core::ByteChannel { inbound: q, .. } => boolean(q.is_closed()),
+        Core::Buffer(b) => boolean(b.is_closed()),
+        Core::Dict(d) => boolean(d.is_destroyed()),
+    }
+});
+
+py_core::fastcall_entry!(ch_close, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_close(channel)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    crate::channel_fns::close(h);
+    none_raw()
+});
+
+py_core::fastcall_entry!(ch_info, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_info(channel)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    crate::channel_fns::info(py, h).map_or(null(), PyObj::into_raw)
+});
+
+py_core::fastcall_entry!(ch_send_bytes, |py, module, args| {
+    let [cap, data] = args.as_slice() else { return wrong_args(c"_send_bytes(channel, data)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    crate::channel_fns::send_bytes(py, &module, h, data)
+});
+
+py_core::fastcall_entry!(ch_watch_begin, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_watch_begin(channel)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    crate::channel_fns::watch_begin(py, h)
+});
+
+py_core::fastcall_entry!(ch_watch_end, |py, _module, args| {
+    let [_cap, fd] = args.as_slice() else { return wrong_args(c"_watch_end(channel, fd)") };
+    let Some(fd) = erlang_module::int_arg(py, fd) else { return null() };
+    crate::channel_fns::watch_end(fd);
+    none_raw()
+});
+
+py_core::fastcall_entry!(buf_read, |py, _module, args| {
+    let [cap, n] = args.as_slice() else { return wrong_args(c"_buf_read(buffer, size)") };
+    let (Some(h), Some(n)) = (handle_arg(py, cap), size_arg(py, n)) else { return null() };
+    crate::buffer_fns::read(py, h, n, true)
+});
+
+py_core::fastcall_entry!(buf_read_nonblock, |py, _module, args| {
+    let [cap, n] = args.as_slice() else { return wrong_args(c"_buf_read_nonblock(buffer, size)") };
+    let (Some(h), Some(n)) = (handle_arg(py, cap), size_arg(py, n)) else { return null() };
+    crate::buffer_fns::read(py, h, n, false)
+});
+
+py_core::fastcall_entry!(buf_readline, |py, _module, args| {
+    let [cap, n] = args.as_slice() else { return wrong_args(c"_buf_readline(buffer, size)") };
+    let (Some(h), Some(n)) = (handle_arg(py, cap), size_arg(py, n)) else { return null() };
+    crate::buffer_fns::readline(py, h, n)
+});
+
+py_core::fastcall_entry!(buf_seek, |py, _module, args| {
+    let [cap, offset, whence] = args.as_slice() else { return wrong_args(c"_buf_seek(buffer, offset, whence)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    let (Some(offset), Some(whence)) = (erlang_module::int_arg(py, offset), erlang_module::int_arg(py, whence)) else {
+        return null();
+    };
+    crate::buffer_fns::seek(py, h, offset, whence)
+});
+
+py_core::fastcall_entry!(buf_find, |py, _module, args| {
+    let [cap, sub, start, end] = args.as_slice() else { return wrong_args(c"_buf_find(buffer, sub, start, end)") };
+    let Some(h) = handle_arg(py, cap) else { return null() };
+    let Some(sub) = bytes_arg(py, sub) else { return null() };
+    let (Some(start), Some(end)) = (erlang_module::int_arg(py, start), erlang_module::int_arg(py, end)) else {
+        return null();
+    };
+    crate::buffer_fns::find(py, h, &sub, start, end)
+});
+
+py_core::fastcall_entry!(buf_tell, |py, _module, args| {
+    crate::buffer_fns::number(py, args.as_slice(), |b| b.position() as i64)
+});
+
+py_core::fastcall_entry!(buf_available, |py, _module, args| {
+    crate::buffer_fns::number(py, args.as_slice(), |b| b.available() as i64)
+});
+
+py_core::fastcall_entry!(buf_len, |py, _module, args| {
+    crate::buffer_fns::number(py, args.as_slice(), |b| b.len() as i64)
+});
+
+py_core::fastcall_entry!(buf_at_eof, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_buf_at_eof(buffer)") };
+    match handle_arg(py, cap).map(|h| &h.core) {
+        Some(Core::Buffer(b)) => boolean(b.at_eof()),
+        Some(_) => wrong_args(c"not a buffer"),
+        None => null(),
+    }
+});
+
+py_core::fastcall_entry!(buf_view, |py, module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_BufferView(buffer)") };
+    match handle_arg(py, cap).map(|h| &h.core) {
+        Some(Core::Buffer(b)) => view::new_view(py, &module, b.clone()),
+        Some(_) => wrong_args(c"not a buffer"),
+        None => null(),
+    }
+});
+
+py_core::fastcall_entry!(sd_get, |py, _module, args| {
+    let [cap, key] = args.as_slice() else { return wrong_args(c"_sd_get(dict, key)") };
+    crate::dict_fns::get(py, cap, key)
+});
+
+py_core::fastcall_entry!(sd_set, |py, _module, args| {
+    let [cap, key, value] = args.as_slice() else { return wrong_args(c"_sd_set(dict, key, value)") };
+    crate::dict_fns::set(py, cap, key, value)
+});
+
+py_core::fastcall_entry!(sd_del, |py, _module, args| {
+    let [cap, key] = args.as_slice() else { return wrong_args(c"_sd_del(dict, key)") };
+    crate::dict_fns::delete(py, cap, key)
+});
+
+py_core::fastcall_entry!(sd_contains, |py, _module, args| {
+    let [cap, key] = args.as_slice() else { return wrong_args(c"_sd_contains(dict, key)") };
+    crate::dict_fns::contains(py, cap, key)
+});
+
+py_core::fastcall_entry!(sd_len, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_sd_len(dict)") };
+    crate::dict_fns::len(py, cap)
+});
+
+py_core::fastcall_entry!(sd_keys, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_sd_keys(dict)") };
+    crate::dict_fns::keys(py, cap)
+});
+
+py_core::fastcall_entry!(sd_destroy, |py, _module, args| {
+    let [cap] = args.as_slice() else { return wrong_args(c"_sd_destroy(dict)") };
+    crate::dict_fns::destroy(py, cap)
+});
+
+static mut METHODS: [ffi::PyMethodDef; 27] = [
+    fast(c"_recv", ch_recv, c"Next item, waiting up to timeout seconds (None: no limit)."),
+    fast(c"_next", ch_next, c"Next item; StopIteration once closed and drained."),
+    fast(c"_try_recv", ch_try_recv, c"Next item, or default if none is queued."),
+    fast(c"_closed", ch_closed, c"Whether the channel (buffer, dict) is closed."),
+    fast(c"_close", ch_close, c"Close the channel."),
+    fast(c"_info", ch_info, c"Queue sizes and state."),
+    fast(c"_send_bytes", ch_send_bytes, c"Queue bytes for Erlang (byte channels)."),
+    fast(c"_watch_begin", ch_watch_begin, c"A descriptor that turns readable when an item comes."),
+    fast(c"_watch_end", ch_watch_end, c"Stop watching (closes the descriptor)."),
+    fast(c"_buf_read", buf_read, c"Read, waiting for the bytes or the end."),
+    fast(c"_buf_read_nonblock", buf_read_nonblock, c"Read what is there."),
+    fast(c"_buf_readline", buf_readline, c"Read a line, waiting for it or the end."),
+    fast(c"_buf_seek", buf_seek, c"Move the read position."),
+    fast(c"_buf_find", buf_find, c"Offset of a byte string in what was written, or -1."),
+    fast(c"_buf_tell", buf_tell, c"The read position."),
+    fast(c"_buf_available", buf_available, c"Bytes readable now."),
+    fast(c"_buf_len", buf_len, c"Bytes written so far."),
+    fast(c"_buf_at_eof", buf_at_eof, c"Closed and read to the end."),
+    fast(c"_BufferView", buf_view, c"A buffer-protocol view of what was written (no copy)."),
+    fast(c"_sd_get", sd_get, c"Value of a key (KeyError if missing)."),
+    fast(c"_sd_set", sd_set, c"Store a value."),
+    fast(c"_sd_del", sd_del, c"Remove a key; whether it was there."),
+    fast(c"_sd_contains", sd_contains, c"Whether a key is there."),
+    fast(c"_sd_len", sd_len, c"Number of keys."),
+    fast(c"_sd_keys", sd_keys, c"All keys."),
+    fast(c"_sd_destroy", sd_destroy, c"Free the dict."),
+    ffi::PyMethodDef::zeroed(),
+];
+
+unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
+    // SAFETY: CPython calls the exec slot with the GIL held and the module.
+    unsafe {
+        let py = Attached::assume();
+        let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
+        if view::add_type(py, &m).is_none() {
+            return -1;
+        }
+        match erlang_module::exec_module_source(py, &m, crate::PYTHON_SOURCE, c"<_erlang_channel>") {
+            Ok(()) => 0,
+            Err(e) => {
+                restore(py, &e);
+                -1
+            }
+        }
+    }
+}
+
+fn restore(py: Attached<'_>, e: &PyErrInfo) {
+    let text = format!("_erlang_channel: {}: {}", e.class, e.message);
+    erlang_module::raise(py, PyExc::RuntimeError, &text);
+}
+
+#[cfg(Py_3_12)]
+static mut SLOTS: [ffi::PyModuleDef_Slot; 3] = [
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_multiple_interpreters, value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED },
+    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+];
+
+#[cfg(not(Py_3_12))]
+static mut SLOTS: [ffi::PyModuleDef_Slot; 2] = [
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
+    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+];
+
+static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
+    m_base: ffi::PyModuleDef_HEAD_INIT,
+    m_name: c"_erlang_channel".as_ptr(),
+    m_doc: c"Channels, PyBuffer and SharedDict of erlang_python (use them through the erlang module).".as_ptr(),
+    m_size: 0,
+    m_methods: ptr::addr_of_mut!(METHODS) as *mut ffi::PyMethodDef,
+    m_slots: ptr::addr_of_mut!(SLOTS) as *mut ffi::PyModuleDef_Slot,
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+};
+
+unsafe extern "C" fn init_module() -> *mut ffi::PyObject {
+    // SAFETY: CPython calls init functions with the GIL held; PyModuleDef_Init
+    // only initialises the definition's header (idempotently).
+    unsafe { ffi::PyModuleDef_Init(ptr::addr_of_mut!(MODULE_DEF)) }
+}
+
+/// `int(v)` for the C functions.
+pub(crate) fn int_obj(v: i64) -> *mut ffi::PyObject {
+    int(v)
+}
