@@ -115,6 +115,26 @@ main(_) ->
          py:eval(<<"erlang.run(__import__('asyncio').sleep(0.001, 'slept'))">>)),
     show("the sandbox: os.system inside the VM",
          py:eval(<<"__import__('os').system('true')">>)),
+
+    section("Streams, channels, shared dicts", []),
+    ok = py:exec(<<"def tokens(n):\n"
+                   "    for i in range(n):\n"
+                   "        yield f'token {i}'\n"
+                   "def drain(ch):\n"
+                   "    return [item for item in erlang.Channel(ch)]\n">>),
+    show("py:stream('__main__', tokens, [3]): a generator's values", py:stream('__main__', tokens, [3])),
+    {ok, StreamRef} = py:stream_start('__main__', tokens, [2]),
+    show("py:stream_start: values arrive as messages",
+         [receive {py_stream, StreamRef, E} -> E end || _ <- [1, 2, 3]]),
+    {ok, Ch} = py_channel:new(),
+    [ok = py_channel:send(Ch, {job, N}) || N <- [1, 2, 3]],
+    ok = py_channel:close(Ch),
+    show("py_channel:send x3, close, then Python iterates erlang.Channel", py:call('__main__', drain, [Ch])),
+    {ok, Dict} = py:shared_dict_new(),
+    ok = py:shared_dict_set(Dict, <<"config">>, #{<<"retries">> => 3}),
+    {ok, none} = py:eval(<<"erlang.SharedDict(d).__setitem__('seen_by_python', True)">>, #{d => Dict}),
+    show("a SharedDict written from both sides", {py:shared_dict_get(Dict, <<"config">>),
+                                                   py:shared_dict_get(Dict, <<"seen_by_python">>)}),
     io:format("~nDone.~n"),
     halt(0).
 

@@ -6,9 +6,19 @@
 -export([start/2, stop/1]).
 
 start(_Type, _Args) ->
+    case py_config:validate() of
+        ok -> start_python();
+        {error, Invalid} -> {error, Invalid}
+    end.
+
+start_python() ->
     case py_nif:init(nif_config()) of
         ok ->
             ok = py_semaphore:init(),
+            case application:get_env(erlang_python, preload_code) of
+                {ok, Code} -> py_preload:set_code(Code);
+                undefined -> ok
+            end,
             erlang_python_sup:start_link();
         {error, Reason} -> {error, {python_start_failed, Reason}}
     end.

@@ -15,6 +15,8 @@ init([]) ->
     Children =
         [#{id => py_state,
            start => {py_state, start_link, []}},
+         #{id => py_import,
+           start => {py_import, start_link, []}},
          #{id => py_callback,
            start => {py_callback, start_link, []}},
          #{id => py_logger,

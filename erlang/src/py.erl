@@ -31,6 +31,8 @@
 -export([register_function/2, register_function/3, unregister_function/1]).
 -export([stream/3, stream/4, stream_eval/1, stream_eval/2, stream_start/3, stream_start/4,
          stream_cancel/1]).
+-export([import/1, import/2, add_import/1, add_import/2, add_path/1, activate_venv/1,
+         deactivate_venv/0, venv_info/0, ensure_venv/2, ensure_venv/3, reload/1, dup_fd/1]).
 -export([shared_dict_new/0, shared_dict_get/2, shared_dict_get/3, shared_dict_set/3,
          shared_dict_del/2, shared_dict_keys/1, shared_dict_destroy/1]).
 -export([state_fetch/1, state_store/2, state_remove/1, state_keys/0, state_clear/0,
@@ -701,3 +703,64 @@ shared_dict_keys(Dict) ->
 -spec shared_dict_destroy(reference()) -> ok.
 shared_dict_destroy(Dict) ->
     py_nif:shared_dict_destroy(Dict).
+
+%%% ---------------------------------------------------------------------
+%%% Environments (see py_import, py_preload, py_venv)
+%%% ---------------------------------------------------------------------
+
+%% @doc Alias of py_import:ensure_imported/1.
+-spec import(name()) -> ok | {error, term()}.
+import(Module) -> py_import:ensure_imported(Module).
+
+%% @doc Alias of py_import:ensure_imported/2.
+-spec import(name(), name()) -> ok | {error, term()}.
+import(Module, Function) -> py_import:ensure_imported(Module, Function).
+
+-spec add_import(name()) -> ok | {error, term()}.
+add_import(Module) -> py_import:ensure_imported(Module).
+
+-spec add_import(name(), name()) -> ok | {error, term()}.
+add_import(Module, Function) -> py_import:ensure_imported(Module, Function).
+
+%% @doc Alias of py_import:add_path/1.
+-spec add_path(iodata()) -> ok | {error, term()}.
+add_path(Path) -> py_import:add_path(Path).
+
+%% @doc Activates a virtual environment in every interpreter (and every
+%% context started later): its site-packages go first on `sys.path',
+%% through `site.addsitedir', so `.pth' files and editable installs work.
+-spec activate_venv(iodata()) -> ok | {error, term()}.
+activate_venv(Path) -> py_venv:activate(Path).
+
+%% @doc Restores `sys.path' as it was before activate_venv/1, everywhere.
+-spec deactivate_venv() -> ok | {error, term()}.
+deactivate_venv() -> py_venv:deactivate().
+
+%% @doc `{ok, #{<<"active">> => false}}', or the active environment with
+%% `<<"venv_path">>', `<<"site_packages">>' and `<<"sys_path">>'.
+-spec venv_info() -> {ok, map()} | {error, term()}.
+venv_info() -> py_venv:info().
+
+%% @doc Creates the environment `Path' if needed, installs `ReqFile' (a
+%% requirements `.txt', or a `pyproject.toml' installed editable), then
+%% activates it. See py_venv:ensure/3 for the options.
+-spec ensure_venv(iodata(), iodata()) -> ok | {error, term()}.
+ensure_venv(Path, ReqFile) -> py_venv:ensure(Path, ReqFile, []).
+
+-spec ensure_venv(iodata(), iodata(), list()) -> ok | {error, term()}.
+ensure_venv(Path, ReqFile, Opts) -> py_venv:ensure(Path, ReqFile, Opts).
+
+%% @doc `importlib.reload' of `Module' in every interpreter that imported
+%% it: `ok' or `{error, [{Context, Reason}]}'.
+-spec reload(name()) -> ok | {error, [{pid(), term()}]}.
+reload(Module) ->
+    py_env:each_interpreter('_reload', [name_bin(Module)]).
+
+%% @doc A copy (`dup(2)') of an OS file descriptor, for Python to own.
+-spec dup_fd(non_neg_integer()) -> {ok, non_neg_integer()} | {error, term()}.
+dup_fd(Fd) when is_integer(Fd), Fd >= 0 -> py_nif:dup_fd(Fd);
+dup_fd(Fd) -> {error, {invalid_fd, Fd}}.
+
+name_bin(N) when is_atom(N) -> atom_to_binary(N);
+name_bin(N) when is_list(N) -> unicode:characters_to_binary(N);
+name_bin(N) when is_binary(N) -> N.

@@ -33,7 +33,10 @@
 %%% Lifecycle
 %%% ---------------------------------------------------------------------
 
-%% @doc Starts a linked context with a unique id. Options: `mode'.
+%% @doc Starts a linked context with a unique id. Options: `mode' (worker
+%% or owngil) and `preload' (code run once at start, after the global
+%% preload; its globals are the template of every process-local namespace
+%% of the context; a failure is logged).
 -spec new(map()) -> {ok, pid()} | {error, term()}.
 new(Opts) when is_map(Opts) ->
     start_link(erlang:unique_integer([positive]), maps:get(mode, Opts, worker), Opts).
@@ -357,11 +360,14 @@ interrupt(Ctx) ->
 %%% gen_server
 %%% ---------------------------------------------------------------------
 
-init({Id, Mode, _Opts}) ->
+init({Id, Mode, Opts}) ->
     process_flag(trap_exit, true),
     case py_nif:context_create(Mode) of
         {ok, Ref, InterpId} ->
             ok = py_context_registry:register(self(), Ref, #{id => Id, mode => Mode, interp_id => InterpId}),
+            %% Registered paths, venv and imports, then preload code, before
+            %% anyone can call.
+            ok = py_env:setup_context(self(), Opts),
             {ok, #{id => Id, mode => Mode, ref => Ref}};
         {error, Reason} ->
             {stop, {shutdown, Reason}}

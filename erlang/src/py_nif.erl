@@ -30,6 +30,7 @@
     context_info/1,
     context_interrupt/2,
     context_new_env/2,
+    dup_fd/1,
     env_interp_id/1,
     execution_mode/0,
     flush_releases/0,
@@ -171,6 +172,10 @@ context_interrupt(_, _) ->
 
 %% request.rs
 context_new_env(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% runtime.rs
+dup_fd(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% objects.rs

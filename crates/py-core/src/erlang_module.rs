@@ -161,7 +161,7 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     }
 }
 
-static mut METHODS: [ffi::PyMethodDef; 15] = [
+static mut METHODS: [ffi::PyMethodDef; 16] = [
     fast(c"call", erlang_call, c"call(name, *args): run the Erlang function registered as `name`."),
     fast(c"send", erlang_send, c"send(pid, term): send `term` to an Erlang process."),
     fast(c"whereis", erlang_whereis, c"whereis(name): the Pid registered as `name`, or None."),
@@ -176,6 +176,7 @@ static mut METHODS: [ffi::PyMethodDef; 15] = [
     fast(c"_async_call_start", erlang_async_call_start, c""),
     fast(c"_async_call_finish", erlang_async_call_finish, c""),
     fast(c"_async_call_cancel", erlang_async_call_cancel, c""),
+    fast(c"_set_namespace_template", erlang_set_namespace_template, c""),
     ffi::PyMethodDef::zeroed(),
 ];
 
@@ -218,6 +219,31 @@ crate::fastcall_entry!(erlang_atom, |py, module, args| {
 });
 
 crate::fastcall_entry!(erlang_in_vm, |_py, _module, _args| { boolean(bridge().is_some()) });
+
+// `_set_namespace_template(globals)`: process-local namespaces of this
+// context start as copies of `globals` (the context's preload); None
+// clears it. False off a context thread.
+crate::fastcall_entry!(erlang_set_namespace_template, |py, _module, args| {
+    let [globals] = args.as_slice() else { return wrong_args(c"_set_namespace_template(globals)") };
+    // SAFETY: None is compared by address; PyDict_Check reads the type.
+    let template = unsafe {
+        if globals.as_ptr() == ffi::Py_None() {
+            None
+        } else if ffi::PyDict_Check(globals.as_ptr()) != 0 {
+            Some(globals.clone())
+        } else {
+            return wrong_args(c"_set_namespace_template needs a dict or None");
+        }
+    };
+    match crate::context::with_worker(|w| w.set_namespace_template(template)) {
+        Some(Ok(())) => boolean(true),
+        Some(Err(e)) => {
+            raise(py, PyExc::RuntimeError, &format!("{}: {}", e.class, e.message));
+            ptr::null_mut()
+        }
+        None => boolean(false),
+    }
+});
 
 crate::fastcall_entry!(erlang_consume_time_slice, |_py, _module, _args| {
     // Python never runs inside a NIF call on a scheduler here: there is no

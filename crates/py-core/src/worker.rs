@@ -54,6 +54,9 @@ pub struct Worker {
     want_traceback: Cell<bool>,
     run: Arc<RunState>,
     owner: Owner,
+    /// What new process-local namespaces start from (the preload's
+    /// globals), if anything.
+    template: RefCell<Option<PyObj>>,
 }
 
 impl Worker {
@@ -74,6 +77,7 @@ impl Worker {
             want_traceback: Cell::new(false),
             run,
             owner,
+            template: RefCell::new(None),
         };
         w.globals = w.new_namespace().map_err(|e| format!("{}: {}", e.class, e.message))?;
         Ok(w)
@@ -174,6 +178,10 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
     /// A fresh namespace like `__main__`'s: `__name__`, `__builtins__`, and
     /// `erlang` already bound.
     pub fn new_namespace(&self) -> Result<PyObj, PyErrInfo> {
+        if let Some(template) = self.template.borrow().as_ref() {
+            // SAFETY: attached; the copy is a new reference.
+            return self.owned(unsafe { ffi::PyDict_Copy(template.as_ptr()) });
+        }
         // SAFETY: attached; owned references.
         unsafe {
             let d = self.owned(ffi::PyDict_New())?;
@@ -188,6 +196,21 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
             }
             Ok(d)
         }
+    }
+
+    /// Makes new process-local namespaces start as copies of `template`
+    /// (the context's preloaded globals); `None` goes back to empty ones.
+    /// The context's own namespace gets the template's names too.
+    pub fn set_namespace_template(&self, template: Option<PyObj>) -> Result<(), PyErrInfo> {
+        if let Some(t) = &template {
+            // SAFETY: attached; both are dicts (the caller checked the
+            // template).
+            if unsafe { ffi::PyDict_Update(self.globals.as_ptr(), t.as_ptr()) } < 0 {
+                return Err(self.take_error());
+            }
+        }
+        *self.template.borrow_mut() = template;
+        Ok(())
     }
 
     /// An interned `str` for a name, cached.

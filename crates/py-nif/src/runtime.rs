@@ -134,3 +134,23 @@ fn execution_mode() -> rustler::Atom {
         gil()
     }
 }
+
+/// `dup_fd(Fd) -> {ok, NewFd} | {error, Reason}`: a copy of an OS file
+/// descriptor (close-on-exec) that Python may own and close.
+#[rustler::nif]
+fn dup_fd(env: Env<'_>, fd: i32) -> Term<'_> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads its integer arguments; an
+    // invalid descriptor fails with EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new >= 0 {
+        (ok(), new).encode(env)
+    } else {
+        let e = std::io::Error::last_os_error();
+        let reason = match e.raw_os_error() {
+            Some(libc::EBADF) => "ebadf",
+            Some(libc::EMFILE) => "emfile",
+            _ => "dup_failed",
+        };
+        (error(), rustler::Atom::from_str(env, reason).unwrap_or(error())).encode(env)
+    }
+}

@@ -355,3 +355,100 @@ if _in_vm():
 
     _sys.addaudithook(_sandbox)
     del _sys
+
+
+# --- Environments (py_import, py_preload, venvs, reload): applied by Erlang
+# to every interpreter, and to each new context as it starts.
+
+def _env_add_paths(paths):
+    """Put `paths` first on sys.path, in order, each once."""
+    import sys
+
+    for path in reversed(paths):
+        while path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+
+
+def _env_import(entries):
+    """Import each (module, function or None); a function must exist."""
+    import importlib
+
+    for module, function in entries:
+        m = importlib.import_module(module)
+        if function is not None and not hasattr(m, function):
+            raise AttributeError(f"module {module!r} has no attribute {function!r}")
+
+
+def _env_preload(code):
+    """Run the preload code in a fresh namespace; its globals become the
+    template of this context's process-local namespaces."""
+    globals_ = {"__name__": "__main__", "__builtins__": __builtins__, "erlang": __import__("erlang")}
+    exec(compile(code, "<preload>", "exec"), globals_)
+    return _set_namespace_template(globals_)
+
+
+_venv = None
+
+
+def _venv_site_packages(path):
+    import glob
+    import os
+
+    found = sorted(glob.glob(os.path.join(path, "lib", "python*", "site-packages")))
+    found += glob.glob(os.path.join(path, "Lib", "site-packages"))
+    if not os.path.isfile(os.path.join(path, "pyvenv.cfg")) or not found:
+        raise ValueError(f"not a virtual environment: {path}")
+    return found[0]
+
+
+def _venv_activate(path):
+    """Add the venv's site-packages through site.addsitedir (so .pth files
+    and editable installs work) and put what it added first on sys.path.
+    sys.path is saved first, and restored exactly by _venv_deactivate."""
+    global _venv
+    import os
+    import site
+    import sys
+
+    path = os.path.abspath(path)
+    site_packages = _venv_site_packages(path)
+    if _venv is not None:
+        _venv_deactivate()
+    saved = list(sys.path)
+    site.addsitedir(site_packages)
+    added = [p for p in sys.path if p not in saved]
+    sys.path[:] = added + saved
+    _venv = {"venv_path": path, "site_packages": site_packages, "saved": saved}
+    return True
+
+
+def _venv_deactivate():
+    global _venv
+    import sys
+
+    if _venv is not None:
+        sys.path[:] = _venv["saved"]
+        _venv = None
+    return True
+
+
+def _venv_info():
+    import sys
+
+    if _venv is None:
+        return {"active": False}
+    return {"active": True, "venv_path": _venv["venv_path"], "site_packages": _venv["site_packages"],
+            "sys_path": list(sys.path)}
+
+
+def _reload(module):
+    """importlib.reload(module) if this interpreter has imported it."""
+    import importlib
+    import sys
+
+    m = sys.modules.get(module)
+    if m is None:
+        return False
+    importlib.reload(m)
+    return True
