@@ -157,9 +157,17 @@ ensure_venv_with_a_package_from_pypi(Config) ->
     Req = filename:join(?config(priv_dir, Config), "requirements.txt"),
     ok = file:write_file(Req, <<"six\n">>),
     {ok, Before} = py:eval(<<"list(__import__('sys').path)">>),
+    %% An own-GIL interpreter alive before gets it too.
+    Own = case py:subinterp_supported() of
+              true -> {ok, C} = py_context:new(#{mode => owngil}), C;
+              false -> undefined
+          end,
+    OwnBefore = [py_context:eval(Own, <<"list(__import__('sys').path)">>) || Own =/= undefined],
     case py:ensure_venv(Venv, Req, [{installer, pip}]) of
         ok ->
             ?assertMatch({ok, <<"1.", _/binary>>}, py:eval(<<"__import__('six').__version__">>)),
+            [?assertMatch({ok, <<"1.", _/binary>>}, py_context:eval(Own, <<"__import__('six').__version__">>))
+             || Own =/= undefined],
             {ok, #{<<"active">> := true, <<"site_packages">> := SP}} = py:venv_info(),
             ?assertMatch({ok, <<_/binary>>}, py:eval(<<"__import__('six').__file__">>)),
             {ok, SixFile} = py:eval(<<"__import__('six').__file__">>),
@@ -167,7 +175,8 @@ ensure_venv_with_a_package_from_pypi(Config) ->
             %% Running it again installs again (no-op) and keeps it active.
             ok = py:ensure_venv(Venv, Req, [{installer, pip}]),
             ok = py:deactivate_venv(),
-            ?assertEqual({ok, Before}, py:eval(<<"list(__import__('sys').path)">>));
+            ?assertEqual({ok, Before}, py:eval(<<"list(__import__('sys').path)">>)),
+            ?assertEqual(OwnBefore, [py_context:eval(Own, <<"list(__import__('sys').path)">>) || Own =/= undefined]);
         {error, {exit_code, _, Output}} = Error ->
             %% Without network access to PyPI there is nothing to test.
             case binary:match(Output, [<<"Could not find a version">>, <<"NewConnectionError">>,
