@@ -70,6 +70,7 @@ bench-erlang: build
 	@$(ENV) escript benches/erlang/callbacks.escript
 	@$(ENV) escript benches/erlang/event_loop.escript
 	@$(ENV) escript benches/erlang/channels.escript
+	@$(ENV) escript benches/erlang/serving.escript
 
 pybench: build
 	@$(ENV) escript ../shared/bench/pybench.escript --lib erlang/_build/default/lib/erlang_python

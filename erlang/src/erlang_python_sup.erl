@@ -33,5 +33,7 @@ init([]) ->
          #{id => py_event_loop,
            start => {py_event_loop, start_link, []}},
          #{id => py_event_loop_pool,
-           start => {py_event_loop_pool, start_link, []}}],
+           start => {py_event_loop_pool, start_link, []}},
+         #{id => py_reactor_context_default,
+           start => {py_reactor_context, start_link, [default, worker, #{name => py_reactor_context_default}]}}],
     {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, Children}}.

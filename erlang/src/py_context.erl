@@ -16,6 +16,8 @@
 -export([new/1, start_link/2, start_link/3, stop/1, destroy/1]).
 -export([call/4, call/5, call/6, call/7, eval/2, eval/3, eval/4, eval/5, exec/2, exec/3]).
 -export([call_method/4, to_term/1]).
+-export([start_loop/1, start_loop/2, stop_loop/1, stop_loop/2, loop_ref/1, submit/4, submit/5,
+         submit_await/4, submit_await/5, submit_await/6]).
 -export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1,
          create_local_env/1, local_env/1]).
 -export([start_link/0, request/3, request/4, submit_and_wait/3, submit_and_wait/4, submit_call/8,
@@ -388,3 +390,49 @@ handle_info(_Msg, State) ->
 
 terminate(_Reason, #{ref := Ref}) ->
     ok = py_nif:context_destroy(Ref).
+
+%%% ---------------------------------------------------------------------
+%%% Worker loops (see py_worker_loop)
+%%% ---------------------------------------------------------------------
+
+%% @doc Runs an event loop for good on the context's thread; returns once it
+%% runs. The owner (option `owner', default the caller) gets
+%% `{py_loop_exit, Ctx, Result}' when it ends, and its death stops the
+%% loop. Calls to the context keep working while the loop runs.
+-spec start_loop(pid()) -> ok | {error, term()}.
+start_loop(Ctx) -> start_loop(Ctx, #{}).
+
+-spec start_loop(pid(), #{owner => pid()}) -> ok | {error, term()}.
+start_loop(Ctx, Opts) -> py_worker_loop:start(Ctx, Opts).
+
+%% @doc Stops the loop cooperatively, interrupting it after `Grace' ms
+%% (default 5000).
+-spec stop_loop(pid()) -> ok | {error, no_loop | timeout}.
+stop_loop(Ctx) -> stop_loop(Ctx, 5000).
+
+-spec stop_loop(pid(), non_neg_integer()) -> ok | {error, no_loop | timeout}.
+stop_loop(Ctx, Grace) -> py_worker_loop:stop(Ctx, Grace).
+
+%% @doc The context's loop resource (its NIF context).
+-spec loop_ref(pid()) -> {ok, reference()} | error.
+loop_ref(Ctx) -> py_worker_loop:loop_ref(Ctx).
+
+%% @doc Runs `Module.Function(*Args, **Kwargs)' (a coroutine becomes a
+%% task) on the context's loop, or to completion if no loop runs; the
+%% result comes as `{async_result, TaskRef, Result}'.
+-spec submit(pid(), name(), name(), list()) -> {ok, reference()}.
+submit(Ctx, Module, Function, Args) -> submit(Ctx, Module, Function, Args, #{}).
+
+-spec submit(pid(), name(), name(), list(), map()) -> {ok, reference()}.
+submit(Ctx, Module, Function, Args, Kwargs) -> py_worker_loop:submit(Ctx, Module, Function, Args, Kwargs).
+
+%% @doc submit then await (default 5000 ms).
+-spec submit_await(pid(), name(), name(), list()) -> {ok, term()} | {error, term()}.
+submit_await(Ctx, Module, Function, Args) -> submit_await(Ctx, Module, Function, Args, #{}, 5000).
+
+-spec submit_await(pid(), name(), name(), list(), map()) -> {ok, term()} | {error, term()}.
+submit_await(Ctx, Module, Function, Args, Kwargs) -> submit_await(Ctx, Module, Function, Args, Kwargs, 5000).
+
+-spec submit_await(pid(), name(), name(), list(), map(), timeout()) -> {ok, term()} | {error, term()}.
+submit_await(Ctx, Module, Function, Args, Kwargs, Timeout) ->
+    py_worker_loop:submit_await(Ctx, Module, Function, Args, Kwargs, Timeout).

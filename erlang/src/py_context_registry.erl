@@ -41,6 +41,8 @@ all() ->
 
 init([]) ->
     _ = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
+    %% Which contexts run a worker loop, and its watcher (py_worker_loop).
+    _ = ets:new(py_worker_loops, [named_table, public, set]),
     {ok, #{}}.
 
 handle_call({register, Pid, NifRef, Info}, _From, State) ->

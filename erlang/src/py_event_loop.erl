@@ -17,7 +17,7 @@
 -export([start_link/0, stop/0, get_loop/0, create_task/3, create_task/4, run/3, run/4,
          await/1, await/2, spawn_task/3, spawn_task/4, exec/1, exec/2, eval/1, eval/2]).
 -export([new/1, stop/1, create_task/5, run/5]).
--export([start_loop/1, stop_loop/2, submit/6, finish/1]).
+-export([start_loop/1, stop_loop/2, submit/6, submit/7, finish/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(DEFAULT_AWAIT, 5000).
@@ -194,13 +194,21 @@ start_loop(Loop, Watched) ->
 %% @private Submits a task to loop `Loop'; `Ref' `undefined' means no
 %% result is wanted. Failures to submit are reported as the result.
 submit(Loop, Ref, Module, Function, Args, Kwargs) ->
+    submit(Loop, Ref, Module, Function, Args, Kwargs, caller).
+
+%% @private `Namespace': `caller' (the caller's process-local namespace for
+%% `'__main__'') or `context' (the context's own, as py_context:call uses).
+submit(Loop, Ref, Module, Function, Args, Kwargs, Namespace) ->
     {Flags, Tag} = case Ref of
                        undefined -> {?FLAG_TASK bor ?FLAG_NOREPLY, make_ref()};
                        _ -> {?FLAG_TASK, Ref}
                    end,
     Result = case py_context:get_nif_ref(Loop) of
                  {ok, NifRef} ->
-                     case namespace(Loop, Module) of
+                     case case Namespace of
+                              caller -> namespace(Loop, Module);
+                              context -> {ok, undefined}
+                          end of
                          {ok, Env} ->
                              Call = fun(Nif) -> Nif(NifRef, Tag, Module, Function, Args, Kwargs, Env, Flags) end,
                              case Call(fun py_nif:context_call/8) of

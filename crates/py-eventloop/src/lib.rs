@@ -33,3 +33,6 @@ pub use module::{register, set_task_sink, TaskOutcome, TaskSink};
 
 /// The Python half of the module.
 pub const PYTHON_SOURCE: &str = include_str!("python/event_loop.py");
+/// `erlang.reactor` and `erlang.server`, made submodules by the Python half.
+pub const REACTOR_SOURCE: &str = include_str!("python/reactor.py");
+pub const SERVER_SOURCE: &str = include_str!("python/server.py");

@@ -156,6 +156,17 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
     unsafe {
         let py = Attached::assume();
         let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
+        for (name, source) in [(c"_REACTOR_SOURCE", crate::REACTOR_SOURCE), (c"_SERVER_SOURCE", crate::SERVER_SOURCE)] {
+            let Some(text) = PyObj::from_owned(ffi::PyUnicode_FromStringAndSize(
+                source.as_ptr().cast(),
+                source.len() as ffi::Py_ssize_t,
+            )) else {
+                return -1;
+            };
+            if ffi::PyModule_AddObjectRef(module, name.as_ptr(), text.as_ptr()) < 0 {
+                return -1;
+            }
+        }
         match erlang_module::exec_module_source(py, &m, crate::PYTHON_SOURCE, c"<_erlang_loop>") {
             Ok(()) => 0,
             Err(e) => {

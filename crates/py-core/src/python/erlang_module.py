@@ -104,6 +104,12 @@ def __getattr__(name):
         value = getattr(module, name)
         globals()[name] = value
         return value
+    if "erlang." + name in _SUBMODULES:
+        import importlib
+
+        value = importlib.import_module("erlang." + name)
+        globals()[name] = value
+        return value
     lazy = _LAZY.get(name)
     if lazy is not None:
         value = lazy()
@@ -321,15 +327,48 @@ _CHANNEL_NAMES = frozenset({
 })
 
 
+# `erlang` is a package of built-in submodules: erlang.channel (also
+# erlang.byte_channel, erlang.buffer) from `_erlang_channel`, and
+# erlang.reactor and erlang.server from `_erlang_loop`, loaded on first
+# import (the loop's brings asyncio).
+__path__ = []
+
+_SUBMODULES = {
+    "erlang.channel": ("_erlang_channel", None),
+    "erlang.byte_channel": ("_erlang_channel", None),
+    "erlang.buffer": ("_erlang_channel", None),
+    "erlang.reactor": ("_erlang_loop", "reactor"),
+    "erlang.server": ("_erlang_loop", "server"),
+}
+
+
+class _SubmoduleFinder:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name not in _SUBMODULES:
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_loader(name, cls)
+
+    @staticmethod
+    def create_module(spec):
+        import importlib
+
+        module_name, attribute = _SUBMODULES[spec.name]
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
+
+    @staticmethod
+    def exec_module(module):
+        pass
+
+
 def _register_submodules():
     import sys
 
-    try:
-        import _erlang_channel
-    except ImportError:  # a runtime without the channel module (unit tests)
-        return
-    for name in ("erlang.channel", "erlang.byte_channel", "erlang.buffer"):
-        sys.modules.setdefault(name, _erlang_channel)
+    if not any(f is _SubmoduleFinder for f in sys.meta_path):
+        sys.meta_path.append(_SubmoduleFinder)
 
 
 _register_submodules()

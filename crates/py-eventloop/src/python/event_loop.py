@@ -269,12 +269,22 @@ def _start_task(fn, args, kwargs, token):
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        if asyncio.iscoroutine(result):
-            result.close()
-        _task_done(token, _RAISED, RuntimeError("no event loop runs in this context"))
+        # No loop runs on this context: run the coroutine to its end on a
+        # loop of its own (py_context:submit works with or without
+        # start_loop).
+        try:
+            value = run(_awaited(result))
+        except BaseException as exc:  # noqa: BLE001 - reported to Erlang
+            _task_done(token, _RAISED, exc)
+        else:
+            _task_done(token, _VALUE, value)
         return
     task = _keep(asyncio.ensure_future(result, loop=loop))
     task.add_done_callback(lambda t: _report(token, t))
+
+
+async def _awaited(awaitable):
+    return await awaitable
 
 
 def _report(token, task):
@@ -323,3 +333,18 @@ def _stop_worker_loop():
     that loop's select)."""
     loop = asyncio.get_running_loop()
     loop.stop()
+
+
+def _submodule(name, source):
+    import types
+
+    module = types.ModuleType(name)
+    module.__dict__["__builtins__"] = __builtins__
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+reactor = _submodule("erlang.reactor", _REACTOR_SOURCE)
+server = _submodule("erlang.server", _SERVER_SOURCE)
+del _REACTOR_SOURCE, _SERVER_SOURCE

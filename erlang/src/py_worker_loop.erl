@@ -1,0 +1,113 @@
+%% @private Worker loops (py_context:start_loop/1,2 and friends): an event
+%% loop running for good on a context's thread. A watcher process per loop
+%% holds the loop's end and tells the owner `{py_loop_exit, Ctx, Result}';
+%% the owner's death stops the loop. Unlike the C library's, a context
+%% whose loop runs keeps answering call/eval/exec: the loop's wait serves
+%% them.
+-module(py_worker_loop).
+
+-export([start/2, stop/2, loop_ref/1, submit/5, submit_await/6]).
+
+-define(TAB, py_worker_loops).
+
+start(Ctx, Opts) ->
+    Owner = maps:get(owner, Opts, self()),
+    Caller = self(),
+    case ets:lookup(?TAB, Ctx) of
+        [_] ->
+            {error, already_running};
+        [] ->
+            Watcher = spawn(fun() -> watch(Caller, Ctx, Owner) end),
+            Mon = monitor(process, Watcher),
+            receive
+                {Watcher, Result} ->
+                    demonitor(Mon, [flush]),
+                    Result;
+                {'DOWN', Mon, process, _, Reason} ->
+                    {error, {loop_exited, Reason}}
+            after 30000 ->
+                exit(Watcher, kill),
+                {error, loop_start_timeout}
+            end
+    end.
+
+watch(Caller, Ctx, Owner) ->
+    case ets:insert_new(?TAB, {Ctx, self()}) of
+        false ->
+            Caller ! {self(), {error, already_running}};
+        true ->
+            case py_event_loop:start_loop(Ctx) of
+                {ok, Tag} ->
+                    OwnerMon = monitor(process, Owner),
+                    CtxMon = monitor(process, Ctx),
+                    %% Served by the loop's own wait: it runs once this answers.
+                    _ = py_context:eval(Ctx, <<"__import__('asyncio').get_running_loop().is_running()">>, #{}, 30000),
+                    Caller ! {self(), ok},
+                    watching(#{ctx => Ctx, owner => Owner, tag => Tag, owner_mon => OwnerMon, ctx_mon => CtxMon});
+                Error ->
+                    ets:delete(?TAB, Ctx),
+                    Caller ! {self(), Error}
+            end
+    end.
+
+watching(#{ctx := Ctx, owner := Owner, tag := Tag, owner_mon := OwnerMon, ctx_mon := CtxMon} = S) ->
+    receive
+        {Tag, Result} ->
+            ets:delete(?TAB, Ctx),
+            Owner ! {py_loop_exit, Ctx, exit_result(Result)};
+        {stop, From, Grace} ->
+            From ! {self(), stop_and_wait(S, Grace)};
+        {'DOWN', OwnerMon, process, _, _} ->
+            _ = stop_and_wait(S, 5000);
+        {'DOWN', CtxMon, process, _, Reason} ->
+            ets:delete(?TAB, Ctx),
+            Owner ! {py_loop_exit, Ctx, {error, {context_died, Reason}}}
+    end.
+
+%% Asks the loop to stop; interrupts it if it has not after `Grace' ms.
+stop_and_wait(#{ctx := Ctx, owner := Owner, tag := Tag}, Grace) ->
+    _ = py_context:call(Ctx, '_erlang_loop', '_stop_worker_loop', [], #{}, Grace),
+    Result = receive
+                 {Tag, R} -> {ok, R}
+             after Grace ->
+                 _ = py_context:interrupt(Ctx),
+                 receive {Tag, R2} -> {ok, R2} after 5000 -> timeout end
+             end,
+    ets:delete(?TAB, Ctx),
+    case Result of
+        {ok, Res} -> Owner ! {py_loop_exit, Ctx, exit_result(Res)}, ok;
+        timeout -> {error, timeout}
+    end.
+
+exit_result(Result) ->
+    case py_event_loop:finish(Result) of
+        {ok, _} -> {ok, <<"stopped">>};
+        {error, {'KeyboardInterrupt', _}} -> {error, interrupted};
+        Other -> Other
+    end.
+
+stop(Ctx, Grace) ->
+    case ets:lookup(?TAB, Ctx) of
+        [] ->
+            {error, no_loop};
+        [{Ctx, Watcher}] ->
+            Mon = monitor(process, Watcher),
+            Watcher ! {stop, self(), Grace},
+            receive
+                {Watcher, Result} -> demonitor(Mon, [flush]), Result;
+                {'DOWN', Mon, process, _, _} -> ok
+            end
+    end.
+
+loop_ref(Ctx) ->
+    py_context:get_nif_ref(Ctx).
+
+%% `'__main__'' is the context's own namespace, as for py_context:call.
+submit(Ctx, Module, Function, Args, Kwargs) ->
+    Ref = make_ref(),
+    ok = py_event_loop:submit(Ctx, Ref, Module, Function, Args, Kwargs, context),
+    {ok, Ref}.
+
+submit_await(Ctx, Module, Function, Args, Kwargs, Timeout) ->
+    {ok, Ref} = submit(Ctx, Module, Function, Args, Kwargs),
+    py_event_loop:await(Ref, Timeout).
