@@ -4,12 +4,12 @@
 //! (`python/channel.py`). Waits release the GIL and, on a context thread,
 //! keep serving the context's requests (`py_core::block_until_deadline`).
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, CStr};
 use std::ptr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use py_convert::{Attached, ConvertError, ErlTypes, Limits, PyErrInfo, PyObj};
+use py_convert::{Attached, ConvertError, ErlTypes, Limits, PyObj};
 use py_core::cfunc::{boolean, fast, int, none_raw, wrong_args};
 use py_core::erlang_module::{self, PyExc};
 use py_core::WaitError;
@@ -362,51 +362,17 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         if view::add_type(py, &m).is_none() {
             return -1;
         }
-        match erlang_module::exec_module_source(py, &m, crate::PYTHON_SOURCE, c"<_erlang_channel>") {
-            Ok(()) => 0,
-            Err(e) => {
-                restore(py, &e);
-                -1
-            }
-        }
+        py_core::cfunc::exec_python_half(module, crate::PYTHON_SOURCE, c"<_erlang_channel>")
     }
 }
 
-fn restore(py: Attached<'_>, e: &PyErrInfo) {
-    let text = format!("_erlang_channel: {}: {}", e.class, e.message);
-    erlang_module::raise(py, PyExc::RuntimeError, &text);
-}
-
-#[cfg(Py_3_12)]
-static mut SLOTS: [ffi::PyModuleDef_Slot; 3] = [
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_multiple_interpreters, value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-];
-
-#[cfg(not(Py_3_12))]
-static mut SLOTS: [ffi::PyModuleDef_Slot; 2] = [
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-];
-
-static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
-    m_base: ffi::PyModuleDef_HEAD_INIT,
-    m_name: c"_erlang_channel".as_ptr(),
-    m_doc: c"Channels, PyBuffer and SharedDict of erlang_python (use them through the erlang module).".as_ptr(),
-    m_size: 0,
-    m_methods: ptr::addr_of_mut!(METHODS) as *mut ffi::PyMethodDef,
-    m_slots: ptr::addr_of_mut!(SLOTS) as *mut ffi::PyModuleDef_Slot,
-    m_traverse: None,
-    m_clear: None,
-    m_free: None,
-};
-
-unsafe extern "C" fn init_module() -> *mut ffi::PyObject {
-    // SAFETY: CPython calls init functions with the GIL held; PyModuleDef_Init
-    // only initialises the definition's header (idempotently).
-    unsafe { ffi::PyModuleDef_Init(ptr::addr_of_mut!(MODULE_DEF)) }
-}
+py_core::builtin_module!(
+    init_module,
+    c"_erlang_channel",
+    c"Channels, PyBuffer and SharedDict of erlang_python (use them through the erlang module).",
+    METHODS,
+    exec_module
+);
 
 /// `int(v)` for the C functions.
 pub(crate) fn int_obj(v: i64) -> *mut ffi::PyObject {

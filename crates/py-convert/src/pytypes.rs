@@ -190,8 +190,8 @@ impl ErlTypes {
     /// tools that run conversion without the full `erlang` module.
     pub fn standalone(py: Attached<'_>) -> Result<(PyObj, ErlTypes), PyErrInfo> {
         // SAFETY: attached thread (token).
-        let module =
-            unsafe { PyObj::from_owned(ffi::PyModule_New(c"erlang".as_ptr())) }.ok_or_else(|| PyErrInfo::fetch(py))?;
+        let module = unsafe { PyObj::from_owned(ffi::PyModule_New(c"erlang".as_ptr())) };
+        let module = module.ok_or_else(|| PyErrInfo::fetch(py))?;
         let types = ErlTypes::create(py, &module)?;
         Ok((module, types))
     }

@@ -105,3 +105,72 @@ macro_rules! fastcall_entry {
         }
     };
 }
+
+/// Runs the Python half of a built-in module from its exec slot: `source`
+/// in the module's namespace. On failure the error is raised again as
+/// RuntimeError naming the module, and -1 returned (the exec slot's
+/// convention).
+///
+/// # Safety
+/// Attached thread; `module` is the module object being executed.
+pub unsafe fn exec_python_half(module: *mut ffi::PyObject, source: &str, filename: &CStr) -> std::ffi::c_int {
+    // SAFETY: caller contract.
+    let py = unsafe { py_convert::Attached::assume() };
+    let Some(m) = NonNull::new(module) else { return -1 };
+    // SAFETY: caller contract: a live module object.
+    let m = unsafe { PyObj::from_borrowed(m) };
+    // SAFETY: caller contract.
+    match unsafe { crate::erlang_module::exec_module_source(py, &m, source, filename) } {
+        Ok(()) => 0,
+        Err(e) => {
+            let text = format!("{}: {}: {}", filename.to_string_lossy(), e.class, e.message);
+            crate::erlang_module::raise(py, crate::erlang_module::PyExc::RuntimeError, &text);
+            -1
+        }
+    }
+}
+
+/// Defines `$init`, the init function (for `runtime::add_builtin_module`)
+/// of a multi-phase built-in module `$name` with the method table
+/// `$methods` (a `static mut [PyMethodDef; N]` ending with a zeroed entry)
+/// and the exec slot `$exec`. The module supports sub-interpreters with
+/// their own GIL (3.12+) and keeps no state of its own.
+#[macro_export]
+macro_rules! builtin_module {
+    ($init:ident, $name:expr, $doc:expr, $methods:ident, $exec:ident) => {
+        #[cfg(Py_3_12)]
+        static mut BUILTIN_SLOTS: [::pyo3_ffi::PyModuleDef_Slot; 3] = [
+            ::pyo3_ffi::PyModuleDef_Slot { slot: ::pyo3_ffi::Py_mod_exec, value: $exec as *mut ::std::ffi::c_void },
+            ::pyo3_ffi::PyModuleDef_Slot {
+                slot: ::pyo3_ffi::Py_mod_multiple_interpreters,
+                value: ::pyo3_ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+            },
+            ::pyo3_ffi::PyModuleDef_Slot { slot: 0, value: ::std::ptr::null_mut() },
+        ];
+
+        #[cfg(not(Py_3_12))]
+        static mut BUILTIN_SLOTS: [::pyo3_ffi::PyModuleDef_Slot; 2] = [
+            ::pyo3_ffi::PyModuleDef_Slot { slot: ::pyo3_ffi::Py_mod_exec, value: $exec as *mut ::std::ffi::c_void },
+            ::pyo3_ffi::PyModuleDef_Slot { slot: 0, value: ::std::ptr::null_mut() },
+        ];
+
+        static mut BUILTIN_DEF: ::pyo3_ffi::PyModuleDef = ::pyo3_ffi::PyModuleDef {
+            m_base: ::pyo3_ffi::PyModuleDef_HEAD_INIT,
+            m_name: $name.as_ptr(),
+            m_doc: $doc.as_ptr(),
+            m_size: 0,
+            m_methods: ::std::ptr::addr_of_mut!($methods) as *mut ::pyo3_ffi::PyMethodDef,
+            m_slots: ::std::ptr::addr_of_mut!(BUILTIN_SLOTS) as *mut ::pyo3_ffi::PyModuleDef_Slot,
+            m_traverse: None,
+            m_clear: None,
+            m_free: None,
+        };
+
+        unsafe extern "C" fn $init() -> *mut ::pyo3_ffi::PyObject {
+            // SAFETY: CPython calls init functions with the GIL held;
+            // PyModuleDef_Init only initialises the definition's header
+            // (idempotently).
+            unsafe { ::pyo3_ffi::PyModuleDef_Init(::std::ptr::addr_of_mut!(BUILTIN_DEF)) }
+        }
+    };
+}

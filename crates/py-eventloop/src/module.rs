@@ -3,12 +3,12 @@
 //! half needs from Rust — the context's wait (serve, wake descriptor,
 //! sleep) and the sink for tasks submitted from Erlang.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::ptr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use py_convert::{Attached, PyErrInfo, PyObj};
+use py_convert::{Attached, PyObj};
 use py_core::cfunc::{boolean, fast, int, none_raw, wrong_args};
 use py_core::erlang_module::{self, PyExc};
 use py_core::WaitError;
@@ -152,10 +152,9 @@ static mut METHODS: [ffi::PyMethodDef; 10] = [
 ];
 
 unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
-    // SAFETY: CPython calls the exec slot with the GIL held and the module.
+    // SAFETY: CPython calls the exec slot with the GIL held and the module;
+    // the source strings are new references handed to AddObjectRef.
     unsafe {
-        let py = Attached::assume();
-        let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
         for (name, source) in [(c"_REACTOR_SOURCE", crate::REACTOR_SOURCE), (c"_SERVER_SOURCE", crate::SERVER_SOURCE)] {
             let Some(text) = PyObj::from_owned(ffi::PyUnicode_FromStringAndSize(
                 source.as_ptr().cast(),
@@ -167,49 +166,14 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
                 return -1;
             }
         }
-        match erlang_module::exec_module_source(py, &m, crate::PYTHON_SOURCE, c"<_erlang_loop>") {
-            Ok(()) => 0,
-            Err(e) => {
-                restore(py, &e);
-                -1
-            }
-        }
+        py_core::cfunc::exec_python_half(module, crate::PYTHON_SOURCE, c"<_erlang_loop>")
     }
 }
 
-/// Turns a fetched error back into a pending ImportError.
-fn restore(py: Attached<'_>, e: &PyErrInfo) {
-    let text = format!("_erlang_loop: {}: {}", e.class, e.message);
-    erlang_module::raise(py, PyExc::RuntimeError, &text);
-}
-
-#[cfg(Py_3_12)]
-static mut SLOTS: [ffi::PyModuleDef_Slot; 3] = [
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_multiple_interpreters, value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-];
-
-#[cfg(not(Py_3_12))]
-static mut SLOTS: [ffi::PyModuleDef_Slot; 2] = [
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-];
-
-static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
-    m_base: ffi::PyModuleDef_HEAD_INIT,
-    m_name: c"_erlang_loop".as_ptr(),
-    m_doc: c"The asyncio event loop of erlang_python (use it through the erlang module).".as_ptr(),
-    m_size: 0,
-    m_methods: ptr::addr_of_mut!(METHODS) as *mut ffi::PyMethodDef,
-    m_slots: ptr::addr_of_mut!(SLOTS) as *mut ffi::PyModuleDef_Slot,
-    m_traverse: None,
-    m_clear: None,
-    m_free: None,
-};
-
-unsafe extern "C" fn init_module() -> *mut ffi::PyObject {
-    // SAFETY: CPython calls init functions with the GIL held; PyModuleDef_Init
-    // only initialises the definition's header (idempotently).
-    unsafe { ffi::PyModuleDef_Init(ptr::addr_of_mut!(MODULE_DEF)) }
-}
+py_core::builtin_module!(
+    init_module,
+    c"_erlang_loop",
+    c"The asyncio event loop of erlang_python (use it through the erlang module).",
+    METHODS,
+    exec_module
+);
