@@ -8,7 +8,8 @@
 
 all() ->
     [{group, worker}, {group, owngil}, reactor_echo_200_clients, connection_limit, failing_protocol_closes_its_own,
-     default_reactor_handoff, three_owngil_workers_one_socket, udp_serve, reactor_serve_and_run_fd].
+     default_reactor_handoff, three_owngil_workers_one_socket, udp_serve, reactor_serve_and_run_fd,
+     adopt_a_connection].
 
 groups() ->
     py_test_groups:both_modes([worker_loop_start_stop_submit]).
@@ -37,6 +38,11 @@ groups() ->
                   "async def start(fd, udp=False):\n"
                   "    servers.append(await server.serve(fd, UdpUpper if udp else Upper, udp=udp))\n"
                   "    return len(servers)\n"
+                  "adopted = []\n"
+                  "async def take(fd):\n"
+                  "    transport, protocol = await server.adopt(fd, Upper)\n"
+                  "    adopted.append(transport)\n"
+                  "    return type(protocol).__name__\n"
                   "async def stop_all():\n"
                   "    for s in servers:\n"
                   "        await server.stop_serving(s)\n"
@@ -253,5 +259,21 @@ reactor_serve_and_run_fd(_Config) ->
                               "    b.close()\n"
                               "    return reply\n">>),
     ?assertEqual({ok, <<"PAIR">>}, py_context:submit_await(W, '__main__', through_run_fd, [], #{}, 10000)),
+    ok = py_context:stop_loop(W),
+    py_context:stop(W).
+
+adopt_a_connection(_Config) ->
+    {ok, W} = py_context:new(#{mode => worker}),
+    ok = py_context:start_loop(W),
+    ok = py_context:exec(W, ?SERVER),
+    {L, Port} = listen(),
+    {ok, C} = gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}]),
+    {ok, S} = gen_tcp:accept(L),
+    {ok, Fd} = inet:getfd(S),
+    ?assertEqual({ok, <<"Upper">>}, py_context:submit_await(W, '__main__', take, [Fd], #{}, 10000)),
+    %% Python serves its own copy: Erlang's socket may go.
+    ok = gen_tcp:close(S),
+    ok = gen_tcp:send(C, <<"adopted">>),
+    ?assertEqual({ok, <<"ADOPTED">>}, gen_tcp:recv(C, 7, 10000)),
     ok = py_context:stop_loop(W),
     py_context:stop(W).

@@ -104,6 +104,10 @@ def __getattr__(name):
         value = getattr(module, name)
         globals()[name] = value
         return value
+    if name == "ReactorBuffer":
+        import importlib
+
+        return importlib.import_module("erlang.reactor").ReactorBuffer
     if "erlang." + name in _SUBMODULES:
         import importlib
 
