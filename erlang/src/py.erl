@@ -274,12 +274,15 @@ spawn_call(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
     end,
     Ref.
 
+%% `'__main__'' is the caller's namespace, as for call/3.
 submit_detached(Ctx, Tag, Module, Function, Args, Kwargs, Flags) ->
-    case py_context:get_nif_ref(Ctx) of
-        {ok, Ref} ->
-            py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, undefined, Flags);
-        error ->
-            {error, {context_died, noproc}}
+    case {py_context:get_nif_ref(Ctx), caller_env(Ctx, is_main(Module))} of
+        {{ok, Ref}, {ok, Env}} ->
+            py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, Env, Flags);
+        {error, _} ->
+            {error, {context_died, noproc}};
+        {_, {error, Reason}} ->
+            {error, Reason}
     end.
 
 %% @doc Waits for the result of spawn_call/3,4,5 (30 seconds).

@@ -11,7 +11,7 @@ all() ->
      spawn_call_large_map, parallel_in_order, parallel_first_error, semaphore_limits,
      overloaded_when_full, overload_waiters_proceed, semaphore_manual, memory_stats,
      gc_calls, tracemalloc, execution_mode_reports_reality, capabilities,
-     large_blocks_come_from_the_heap].
+     large_blocks_come_from_the_heap, spawn_call_and_cast_use_the_callers_namespace].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -211,3 +211,17 @@ large_blocks_come_from_the_heap(_Config) ->
         _ ->
             {skip, not_glibc}
     end.
+
+%% '__main__' is the caller's namespace for spawn_call and cast too, as for
+%% call: a function the caller defined with py:exec is found.
+spawn_call_and_cast_use_the_callers_namespace(_Config) ->
+    ok = py:exec(<<"seen = []\ndef mine(x):\n    seen.append(x)\n    return x * 2\n">>),
+    ?assertEqual({ok, 42}, py:await(py:spawn_call('__main__', mine, [21]))),
+    ok = py:cast('__main__', mine, [1]),
+    %% The cast ran before this call on the same context (requests run in
+    %% order).
+    ?assertEqual({ok, [21, 1]}, py:eval(<<"seen">>)),
+    %% Another process does not see it.
+    Self = self(),
+    spawn_link(fun() -> Self ! {other, py:await(py:spawn_call('__main__', mine, [1]))} end),
+    receive {other, Other} -> ?assertMatch({error, {'NameError', _}}, Other) end.
