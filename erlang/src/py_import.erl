@@ -36,12 +36,13 @@ ensure_imported(Module, Function) ->
         {<<"__main__">>, _} ->
             {error, main_not_cacheable};
         {M, F} when is_binary(M), (is_binary(F) orelse F =:= all) ->
-            ok = gen_server:call(?MODULE, {add_import, {M, F}}),
+            Added = gen_server:call(?MODULE, {add_import, {M, F}}),
             case py_env:each_interpreter('_env_import', [[[M, none_if_all(F)]]]) of
                 ok ->
                     ok;
                 {error, [{_Ctx, Reason} | _]} ->
-                    ok = gen_server:call(?MODULE, {remove_import, {M, F}}),
+                    %% Forget it only if this call registered it.
+                    Added andalso gen_server:call(?MODULE, {remove_import, {M, F}}),
                     {error, Reason}
             end;
         _ ->
@@ -147,8 +148,9 @@ entry(M) -> {name(M), all}.
 
 handle_call({add_import, Entry}, _From, State) ->
     Imports = all_imports(),
-    lists:member(Entry, Imports) orelse persistent_term:put(?KEY(imports), Imports ++ [Entry]),
-    {reply, ok, State};
+    New = not lists:member(Entry, Imports),
+    New andalso persistent_term:put(?KEY(imports), Imports ++ [Entry]),
+    {reply, New, State};
 handle_call({remove_import, Entry}, _From, State) ->
     persistent_term:put(?KEY(imports), lists:delete(Entry, all_imports())),
     {reply, ok, State};

@@ -26,7 +26,9 @@ start(Ctx, Opts) ->
                 {'DOWN', Mon, process, _, Reason} ->
                     {error, {loop_exited, Reason}}
             after 30000 ->
-                exit(Watcher, kill),
+                %% The loop may still start later; the watcher keeps
+                %% watching it (stop_loop/2 stops it), the caller is told.
+                demonitor(Mon, [flush]),
                 {error, loop_start_timeout}
             end
     end.
@@ -94,8 +96,13 @@ stop(Ctx, Grace) ->
             Mon = monitor(process, Watcher),
             Watcher ! {stop, self(), Grace},
             receive
-                {Watcher, Result} -> demonitor(Mon, [flush]), Result;
-                {'DOWN', Mon, process, _, _} -> ok
+                {Watcher, Result} ->
+                    demonitor(Mon, [flush]),
+                    Result;
+                {'DOWN', Mon, process, _, _} ->
+                    %% A watcher that died left its entry: nothing to stop.
+                    ets:delete_object(?TAB, {Ctx, Watcher}),
+                    {error, no_loop}
             end
     end.
 

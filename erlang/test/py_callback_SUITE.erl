@@ -330,15 +330,17 @@ interrupt_while_waiting_for_erlang(Config) ->
     Ctx = ?config(ctx, Config),
     Self = self(),
     ok = py:register_function(hang, fun(_) -> Self ! {hanging, self()}, receive never -> ok end end),
-    exec(Config, <<"def waits():\n"
-                   "    try:\n"
-                   "        erlang.call('hang')\n"
-                   "    except KeyboardInterrupt:\n"
-                   "        return 'interrupted'\n">>),
+    %% py:spawn_call resolves '__main__' in the caller's namespace.
+    {ok, Env} = py_context:local_env(Ctx),
+    ok = py_context:exec(Ctx, <<"def waits():\n"
+                                "    try:\n"
+                                "        erlang.call('hang')\n"
+                                "    except KeyboardInterrupt:\n"
+                                "        return 'interrupted'\n">>, Env),
     %% spawn_call callbacks are served by py_callback, so this process stays
     %% free to interrupt.
     Ref = py:spawn_call(Ctx, '__main__', waits, []),
-    Handler = receive {hanging, P} -> P end,
+    Handler = receive {hanging, P} -> P after 10000 -> ct:fail({not_hanging, py:await(Ref, 0)}) end,
     ok = py:interrupt(Ctx),
     ?assertEqual({ok, <<"interrupted">>}, py:await(Ref, 10000)),
     exit(Handler, kill),
@@ -394,8 +396,18 @@ abandoned_request_never_runs(Config) ->
                    "        return 'stopped'\n"
                    "def mark():\n"
                    "    marks.append(1)\n">>),
+    %% py:spawn_call resolves '__main__' in the caller's namespace.
+    {ok, Env} = py_context:local_env(Ctx),
+    ok = py_context:exec(Ctx, <<"import time\n"
+                                "def busy(pid):\n"
+                                "    erlang.send(pid, 'busy')\n"
+                                "    try:\n"
+                                "        while True:\n"
+                                "            time.sleep(0.005)\n"
+                                "    except KeyboardInterrupt:\n"
+                                "        return 'stopped'\n">>, Env),
     Busy = py:spawn_call(Ctx, '__main__', busy, [Self]),
-    receive <<"busy">> -> ok end,
+    receive <<"busy">> -> ok after 10000 -> ct:fail({not_busy, py:await(Busy, 0)}) end,
     %% Queued behind `busy', this request times out before it starts...
     ?assertEqual({error, timeout}, py_context:call(Ctx, '__main__', mark, [], #{}, 50)),
     ok = py:interrupt(Ctx),

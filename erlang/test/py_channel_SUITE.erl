@@ -258,7 +258,11 @@ bad_handles(_Config) ->
     %% A channel handle where Python expects something else.
     {ok, Ch} = py_channel:new(),
     ?assertMatch({error, {'TypeError', _}}, py:eval(<<"erlang.SharedDict(h)['k']">>, #{h => Ch})),
-    ?assertMatch({error, {'TypeError', _}}, py:eval(<<"erlang.Channel(42).receive()">>)).
+    ?assertMatch({error, {'TypeError', _}}, py:eval(<<"erlang.Channel(42).receive()">>)),
+    %% The view type behind memoryview(PyBuffer) cannot be made from Python.
+    ?assertMatch({error, {'TypeError', _}}, py:eval(<<"__import__('_erlang_channel')._BufferViewType()">>)),
+    {ok, Buf2} = py_buffer:new(),
+    ?assertMatch({error, {'TypeError', _}}, py:eval(<<"type(memoryview(b).obj)()">>, #{b => Buf2})).
 
 info_and_options(_Config) ->
     {ok, Ch} = py_channel:new(#{max_size => 1000}),

@@ -9,7 +9,7 @@
 all() ->
     [{group, worker}, {group, owngil}, reactor_echo_200_clients, connection_limit, failing_protocol_closes_its_own,
      default_reactor_handoff, three_owngil_workers_one_socket, udp_serve, reactor_serve_and_run_fd,
-     adopt_a_connection].
+     adopt_a_connection, streaming_response_of_many_writes, loop_moved_to_another_context].
 
 groups() ->
     py_test_groups:both_modes([worker_loop_start_stop_submit]).
@@ -277,3 +277,58 @@ adopt_a_connection(_Config) ->
     ?assertEqual({ok, <<"ADOPTED">>}, gen_tcp:recv(C, 7, 10000)),
     ok = py_context:stop_loop(W),
     py_context:stop(W).
+
+%% A response written in thousands of write_pending rounds (each write
+%% taken at once by the socket) arrives whole.
+streaming_response_of_many_writes(_Config) ->
+    Setup = <<"import erlang.reactor as reactor\n"
+              "class Stream(reactor.Protocol):\n"
+              "    def data_received(self, data):\n"
+              "        self.left = 5000\n"
+              "        return self.write_ready()\n"
+              "    def write_ready(self):\n"
+              "        if self.left == 0:\n"
+              "            return 'close'\n"
+              "        self.left -= 1\n"
+              "        self.write(b'x')\n"
+              "        return 'write_pending'\n"
+              "reactor.set_protocol_factory(Stream)\n">>,
+    {ok, R} = py_reactor_context:start_link(streaming, worker, #{setup_code => Setup}),
+    {L, Port} = listen(),
+    acceptor(L, R, 1),
+    {ok, C} = gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}]),
+    ok = gen_tcp:send(C, <<"go">>),
+    ?assertEqual(5000, byte_size(recv_until_closed(C, <<>>))),
+    ok = py_reactor_context:stop(R).
+
+recv_until_closed(C, Acc) ->
+    case gen_tcp:recv(C, 0, 10000) of
+        {ok, Data} -> recv_until_closed(C, <<Acc/binary, Data/binary>>);
+        {error, closed} -> Acc
+    end.
+
+%% A loop made on one context and run on another wakes up for the second
+%% context's requests (it watches the context it runs on).
+loop_moved_to_another_context(_Config) ->
+    {ok, A} = py_context:new(#{mode => worker}),
+    {ok, B} = py_context:new(#{mode => worker}),
+    {ok, _} = py_context:eval(A, <<"setattr(__import__('builtins'), '_moved_loop', erlang.new_event_loop())">>),
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {ran, py_context:eval(B, <<"erlang.send(pid, 'starting') or "
+                                                         "__import__('builtins')._moved_loop.run_until_complete("
+                                                         "__import__('asyncio').sleep(60, 'slept'))">>,
+                                                    #{pid => Self}, 120000)}
+               end),
+    %% From here on B is busy with that request: later requests to B can
+    %% only be served by the loop's wait.
+    receive <<"starting">> -> ok after 10000 -> ct:fail(not_started) end,
+    %% Served by B's running loop: without watching B it would wait 60 s.
+    ?assertEqual({ok, true}, py_context:eval(B, <<"__import__('builtins')._moved_loop.is_running()">>, #{}, 10000)),
+    %% ... because its selector now watches B's wake-up descriptor.
+    ?assertEqual({ok, true}, py_context:eval(B, <<"__import__('builtins')._moved_loop._selector._wake == "
+                                                  "__import__('_erlang_loop')._wake_fd()">>, #{}, 10000)),
+    {ok, _} = py_context:eval(B, <<"__import__('builtins')._moved_loop.stop()">>, #{}, 10000),
+    receive {ran, R} -> ?assertMatch({error, {'RuntimeError', _}}, R) after 30000 -> ct:fail(loop_not_stopped) end,
+    py_context:stop(A),
+    py_context:stop(B).

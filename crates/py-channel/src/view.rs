@@ -13,6 +13,8 @@ use pyo3_ffi as ffi;
 use crate::handle::null;
 use crate::Buffer;
 
+const TYPE_NAME: &std::ffi::CStr = c"_erlang_channel._BufferViewType";
+
 #[repr(C)]
 struct BufferView {
     ob_base: ffi::PyObject,
@@ -22,10 +24,17 @@ struct BufferView {
 
 unsafe extern "C" fn get_buffer(obj: *mut ffi::PyObject, view: *mut ffi::Py_buffer, flags: c_int) -> c_int {
     // SAFETY: CPython calls this with the GIL held on a `_BufferView`, whose
-    // buffer pointer is live until dealloc; the exported memory stays put
-    // until the matching release (the buffer refuses to move it).
+    // buffer pointer is set by `new_view` (the type cannot be instantiated
+    // from Python, and a null pointer is refused anyway) and live until
+    // dealloc; the exported memory stays put until the matching release
+    // (the buffer refuses to move it).
     unsafe {
-        let b = &*(*(obj as *mut BufferView)).buffer;
+        let p = (*(obj as *mut BufferView)).buffer;
+        if p.is_null() {
+            ffi::PyErr_SetString(ffi::PyExc_BufferError, c"not a PyBuffer view".as_ptr());
+            return -1;
+        }
+        let b = &*p;
         let (data, len) = b.export();
         let rc = ffi::PyBuffer_FillInfo(view, obj, data as *mut c_void, len as ffi::Py_ssize_t, 1, flags);
         if rc != 0 {
@@ -36,8 +45,14 @@ unsafe extern "C" fn get_buffer(obj: *mut ffi::PyObject, view: *mut ffi::Py_buff
 }
 
 unsafe extern "C" fn release_buffer(obj: *mut ffi::PyObject, _view: *mut ffi::Py_buffer) {
-    // SAFETY: as in `get_buffer`; called once per successful export.
-    unsafe { (*(*(obj as *mut BufferView)).buffer).unexport() }
+    // SAFETY: as in `get_buffer`; called once per successful export, which
+    // only happens with a non-null buffer.
+    unsafe {
+        let p = (*(obj as *mut BufferView)).buffer;
+        if !p.is_null() {
+            (*p).unexport();
+        }
+    }
 }
 
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
@@ -65,10 +80,12 @@ pub fn add_type(_py: Attached<'_>, module: &PyObj) -> Option<()> {
         ffi::PyType_Slot { slot: 0, pfunc: ptr::null_mut() },
     ];
     let mut spec = ffi::PyType_Spec {
-        name: c"_erlang_channel._BufferViewType".as_ptr(),
+        name: TYPE_NAME.as_ptr(),
         basicsize: std::mem::size_of::<BufferView>() as c_int,
         itemsize: 0,
-        flags: ffi::Py_TPFLAGS_DEFAULT as _,
+        // Made only by `new_view`: Python code must not create one with a
+        // null buffer.
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
         slots: slots.as_mut_ptr(),
     };
     // SAFETY: attached (token); PyType_FromSpec copies what it needs from
@@ -88,6 +105,16 @@ pub fn new_view(_py: Attached<'_>, module: &PyObj, buffer: Arc<Buffer>) -> *mut 
         else {
             return null();
         };
+        // The attribute could have been rebound: only our type has the
+        // layout written below.
+        let ours = ffi::PyType_Check(tp.as_ptr()) != 0
+            && (*(tp.as_ptr() as *mut ffi::PyTypeObject)).tp_basicsize
+                == std::mem::size_of::<BufferView>() as ffi::Py_ssize_t
+            && std::ffi::CStr::from_ptr((*(tp.as_ptr() as *mut ffi::PyTypeObject)).tp_name) == TYPE_NAME;
+        if !ours {
+            ffi::PyErr_SetString(ffi::PyExc_TypeError, c"_erlang_channel._BufferViewType was replaced".as_ptr());
+            return null();
+        }
         let obj = ffi::PyType_GenericAlloc(tp.as_ptr() as *mut ffi::PyTypeObject, 0);
         if obj.is_null() {
             return null();

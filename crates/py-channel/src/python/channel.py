@@ -305,7 +305,10 @@ def _stream_run(source, owner, relay, ref, credit):
         if credit.closed:
             return False
         if state["budget"] == 0:
-            lent = credit.try_receive()
+            try:
+                lent = credit.try_receive()
+            except ChannelClosed:  # cancelled just now
+                return False
             if lent is None:
                 send(relay, (atom("py_stream_more"), ref))
                 try:

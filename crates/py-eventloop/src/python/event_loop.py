@@ -47,7 +47,22 @@ if hasattr(selectors, "EpollSelector"):
                 self._selector.register(self._wake, select.EPOLLIN)
 
         def select(self, timeout=None):
-            return _select(self._epfd, self._fd_to_key, timeout, self._wake)
+            # The context the loop runs on now: a loop made on one context
+            # thread may run on another (or on a plain thread).
+            wake = _wake_fd()
+            if wake != self._wake:
+                self._rewake(wake)
+            return _select(self._epfd, self._fd_to_key, timeout, wake)
+
+        def _rewake(self, wake):
+            if self._wake >= 0:
+                try:
+                    self._selector.unregister(self._wake)
+                except (KeyError, OSError, ValueError):
+                    pass
+            self._wake = wake
+            if wake >= 0:
+                self._selector.register(wake, select.EPOLLIN)
 
         def close(self):
             self._epfd = -1

@@ -9,6 +9,7 @@
 import asyncio
 import os
 import socket
+import threading
 
 __all__ = [
     "Protocol", "ReactorBuffer", "set_protocol_factory", "get_protocol", "init_connection",
@@ -17,7 +18,9 @@ __all__ = [
 ]
 
 _READ_SIZE = 65536
-_factory = None
+# The protocol factory of each reactor: set on the reactor context's thread
+# (its setup code), so reactors sharing an interpreter keep their own.
+_factories = threading.local()
 # Which loop serves each descriptor (signal_write_ready may come from any
 # thread).
 _loops = {}
@@ -81,8 +84,9 @@ class Protocol:
 
 
 def set_protocol_factory(factory):
-    global _factory
-    _factory = factory
+    """The protocol for connections handed to the reactor running on this
+    thread (call it from the reactor's setup code)."""
+    _factories.factory = factory
 
 
 def get_protocol(fd):
@@ -118,17 +122,21 @@ def _running():
 
 def init_connection(fd, client_info=None, factory=None):
     """Start serving `fd` (owned from now on) with a new protocol."""
-    factory = factory or _factory
+    factory = factory or getattr(_factories, "factory", None)
     if factory is None:
         os.close(fd)
         raise RuntimeError("no protocol factory: call erlang.reactor.set_protocol_factory first")
-    os.set_blocking(fd, False)
-    proto = factory()
+    try:
+        os.set_blocking(fd, False)
+        proto = factory()
+        proto.connection_made(fd, client_info if client_info is not None else {})
+    except BaseException:
+        os.close(fd)
+        raise
     st = _state()
     st.connections[fd] = proto
     st.total_connections += 1
     _loops[fd] = _loop()
-    proto.connection_made(fd, client_info if client_info is not None else {})
     _loop().add_reader(fd, on_read_ready, fd)
     return proto
 
@@ -139,11 +147,40 @@ def _act(fd, proto, action):
         close_connection(fd)
     elif action == "write_pending":
         loop.remove_reader(fd)
-        on_write_ready(fd)
+        _flush(fd, proto)
     elif action == "async_pending":
         loop.remove_reader(fd)
     else:
         loop.add_reader(fd, on_read_ready, fd)
+
+
+def _flush(fd, proto):
+    """Send what the protocol wrote, asking write_ready for more while it
+    answers write_pending and the socket takes it all (a loop, not a
+    recursion: a streaming response may take thousands of rounds)."""
+    loop = _loop()
+    while True:
+        if proto._out:
+            try:
+                sent = os.write(fd, proto._out)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                close_connection(fd)
+                return
+            del proto._out[:sent]
+            if proto._out:
+                loop.add_writer(fd, on_write_ready, fd)
+                return
+        loop.remove_writer(fd)
+        try:
+            action = proto.write_ready()
+        except Exception:  # noqa: BLE001 - a failing protocol loses only its connection
+            close_connection(fd)
+            return
+        if action != "write_pending":
+            _act(fd, proto, action)
+            return
 
 
 def on_read_ready(fd):
@@ -172,28 +209,8 @@ def on_read_ready(fd):
 
 def on_write_ready(fd):
     proto = _state().connections.get(fd)
-    if proto is None:
-        return
-    loop = _loop()
-    if proto._out:
-        try:
-            sent = os.write(fd, proto._out)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            close_connection(fd)
-            return
-        del proto._out[:sent]
-        if proto._out:
-            loop.add_writer(fd, on_write_ready, fd)
-            return
-    loop.remove_writer(fd)
-    try:
-        action = proto.write_ready()
-    except Exception:  # noqa: BLE001
-        close_connection(fd)
-        return
-    _act(fd, proto, action)
+    if proto is not None:
+        _flush(fd, proto)
 
 
 def signal_write_ready(fd):
