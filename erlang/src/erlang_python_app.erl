@@ -15,6 +15,8 @@ start_python() ->
     case py_nif:init(nif_config()) of
         ok ->
             ok = py_semaphore:init(),
+            ok = py_nif:visible_names_set(application:get_env(erlang_python, python_visible_names, all)),
+            ok = py_nif:owngil_pool(application:get_env(erlang_python, owngil_pool_size, 4)),
             case application:get_env(erlang_python, preload_code) of
                 {ok, Code} -> py_preload:set_code(Code);
                 undefined -> ok

@@ -115,21 +115,23 @@ exec(Code) ->
 exec(Ctx, Code) when is_pid(Ctx) ->
     explicit(Ctx, infinity, exec_submit(Code)).
 
-%% Requests built for `routed/4' and `explicit/3': funs of the NIF ref, the
-%% tag, the caller's namespace and the flags.
+%% Requests built for `routed/4' and `explicit/3': funs of the context,
+%% the tag, the caller's namespace, the flags and the deadline.
 call_submit(Module, Function, Args, Kwargs) ->
     NeedsEnv = is_main(Module),
-    {NeedsEnv, fun(Ref, Tag, Env, Flags) ->
-                   py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, Env, Flags)
+    {NeedsEnv, fun(Ctx, Tag, Env, Flags, Deadline) ->
+                   py_context:submit_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, Deadline)
                end}.
 
 eval_submit(Code, Locals) ->
     Source = source(Code),
-    {true, fun(Ref, Tag, Env, Flags) -> py_nif:context_eval(Ref, Tag, Source, Locals, Env, Flags) end}.
+    {true, fun(Ctx, Tag, Env, Flags, Deadline) ->
+                   py_nif:context_eval(Ctx, Tag, Source, Locals, Env, Flags, Deadline)
+           end}.
 
 exec_submit(Code) ->
     Source = source(Code),
-    {true, fun(Ref, Tag, Env, Flags) -> py_nif:context_exec(Ref, Tag, Source, Env, Flags) end}.
+    {true, fun(Ctx, Tag, Env, Flags, Deadline) -> py_nif:context_exec(Ctx, Tag, Source, Env, Flags, Deadline) end}.
 
 explicit_call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
     explicit(Ctx, Timeout, call_submit(Module, Function, Args, Kwargs)).
@@ -151,26 +153,38 @@ explicit(Ctx, Timeout, Request) ->
     explicit(Ctx, Timeout, Request, false).
 
 explicit(Ctx, Timeout, {NeedsEnv, Submit}, WantTraceback) ->
-    case caller_env(Ctx, NeedsEnv) of
-        {ok, Env} ->
-            py_context:request(Ctx, Timeout, fun(Ref, Tag) -> Submit(Ref, Tag, Env, 0) end, WantTraceback);
-        {error, _} = Error ->
-            Error
+    case py_context:valid_timeout(Timeout) of
+        false ->
+            {error, {bad_argument, timeout}};
+        true ->
+            Deadline = py_context:deadline(Timeout),
+            case caller_env(Ctx, NeedsEnv, Deadline) of
+                {ok, Env} ->
+                    Request = fun(C, Tag, D) -> Submit(C, Tag, Env, 0, D) end,
+                    case py_context:submit_and_wait(Ctx, Deadline, Request, WantTraceback) of
+                        {error, not_submitted, Reason} -> {error, {context_died, Reason}};
+                        Result -> Result
+                    end;
+                {error, _} = Error ->
+                    Error
+            end
     end.
 
 %% A request on the caller's context of `Pool'. One that never reached its
 %% context (the context had just died) is retried once on a fresh one; one
 %% refused by the call limiter waits for a free slot until the timeout.
 routed(Pool, Timeout, Flags, Request) ->
-    Deadline = deadline(Timeout),
-    routed(Pool, Timeout, Deadline, Flags, Request, 1).
+    case py_context:valid_timeout(Timeout) of
+        true -> routed(Pool, Timeout, py_context:deadline(Timeout), Flags, Request, 1);
+        false -> {error, {bad_argument, timeout}}
+    end.
 
 routed(Pool, Timeout, Deadline, Flags, {NeedsEnv, Submit} = Request, Retries) ->
     Ctx = py_context_router:get_context(Pool),
-    Result = case caller_env(Ctx, NeedsEnv) of
+    Result = case caller_env(Ctx, NeedsEnv, Deadline) of
                  {ok, Env} ->
-                     py_context:submit_and_wait(Ctx, remaining(Timeout, Deadline),
-                                                fun(Ref, Tag) -> Submit(Ref, Tag, Env, Flags) end);
+                     py_context:submit_and_wait(Ctx, Deadline,
+                                                fun(C, Tag, D) -> Submit(C, Tag, Env, Flags, D) end);
                  {error, {context_died, Reason}} ->
                      {error, not_submitted, Reason};
                  {error, _} = Error ->
@@ -183,7 +197,7 @@ routed(Pool, Timeout, Deadline, Flags, {NeedsEnv, Submit} = Request, Retries) ->
         {error, not_submitted, Reason2} ->
             {error, {context_died, Reason2}};
         {error, {overloaded, _, _}} = Overloaded ->
-            Final = case wait_for_slot(Timeout, Deadline) of
+            Final = case wait_for_slot(Deadline) of
                         ok -> routed(Pool, Timeout, Deadline, Flags, Request, Retries);
                         timeout -> Overloaded
                     end,
@@ -198,8 +212,8 @@ stop_waiting_for_slot() ->
     ok = py_nif:semaphore_forget(),
     receive py_semaphore_free -> ok after 0 -> ok end.
 
-wait_for_slot(Timeout, Deadline) ->
-    case remaining(Timeout, Deadline) of
+wait_for_slot(Deadline) ->
+    case remaining(Deadline) of
         0 -> timeout;
         Left ->
             receive py_semaphore_free -> ok
@@ -207,15 +221,13 @@ wait_for_slot(Timeout, Deadline) ->
             end
     end.
 
-deadline(infinity) -> infinity;
-deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
+remaining(infinity) -> infinity;
+remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
-remaining(infinity, _) -> infinity;
-remaining(_, Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
-
-%% The caller's namespace for `Ctx''s interpreter, when the request needs one.
-caller_env(_Ctx, false) -> {ok, undefined};
-caller_env(Ctx, true) -> py_context:local_env(Ctx).
+%% The caller's namespace on `Ctx', when the request needs one (made
+%% within the request's deadline).
+caller_env(_Ctx, false, _Deadline) -> {ok, undefined};
+caller_env(Ctx, true, Deadline) -> py_context:local_env(Ctx, Deadline).
 
 is_main('__main__') -> true;
 is_main(<<"__main__">>) -> true;
@@ -265,23 +277,24 @@ spawn_call(Ctx, Module, Function, Args) when is_pid(Ctx) ->
 spawn_call(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
     spawn_call(py_context_router:get_context(), Module, Function, Args, Kwargs).
 
+%% The reference is a reply gate: once await/2 gives up on it, the reply
+%% is not sent (no late message).
 -spec spawn_call(pid(), name(), name(), list(), map()) -> reference().
 spawn_call(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
-    Ref = make_ref(),
+    Ref = py_nif:reply_gate(),
     case submit_detached(Ctx, Ref, Module, Function, Args, Kwargs, ?FLAG_RESPONSE) of
         Seq when is_integer(Seq) -> ok;
+        {error, context_stopped} -> self() ! {py_response, Ref, {error, {context_died, noproc}}};
         {error, Reason} -> self() ! {py_response, Ref, {error, Reason}}
     end,
     Ref.
 
 %% `'__main__'' is the caller's namespace, as for call/3.
 submit_detached(Ctx, Tag, Module, Function, Args, Kwargs, Flags) ->
-    case {py_context:get_nif_ref(Ctx), caller_env(Ctx, is_main(Module))} of
-        {{ok, Ref}, {ok, Env}} ->
-            py_context:submit_call(Ref, Tag, Module, Function, Args, Kwargs, Env, Flags);
-        {error, _} ->
-            {error, {context_died, noproc}};
-        {_, {error, Reason}} ->
+    case caller_env(Ctx, is_main(Module), infinity) of
+        {ok, Env} ->
+            py_context:submit_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, infinity);
+        {error, Reason} ->
             {error, Reason}
     end.
 
@@ -296,7 +309,14 @@ await(Ref, Timeout) ->
         {py_response, Ref, Result} -> py_context:finish(Result, false);
         {py_error, Ref, Error} -> {error, Error}
     after Timeout ->
-        {error, timeout}
+        %% No reply may come after this: the gate closes, and a reply sent
+        %% before it closed is taken now.
+        _ = catch py_nif:reply_gate_close(Ref),
+        receive
+            {py_response, Ref, Result} -> py_context:finish(Result, false)
+        after 0 ->
+            {error, timeout}
+        end
     end.
 
 %% @doc Runs the calls concurrently, spread over the default pool, and
@@ -314,18 +334,19 @@ parallel(Calls) ->
     end.
 
 start_parallel(Ctx, {Module, Function, Args}) ->
-    case py_context:get_nif_ref(Ctx) of
-        {ok, Ref} ->
-            Tag = erlang:monitor(process, Ctx),
-            case py_context:submit_call(Ref, Tag, Module, Function, Args, #{}, undefined, 0) of
-                Seq when is_integer(Seq) -> {pending, Ref, Tag, Seq};
-                Error -> erlang:demonitor(Tag, [flush]), {done, Error}
-            end;
-        error ->
-            {done, {error, {context_died, noproc}}}
+    Tag = erlang:monitor(process, Ctx),
+    Deadline = py_context:deadline(?DEFAULT_TIMEOUT),
+    case py_context:submit_call(Ctx, Tag, Module, Function, Args, #{}, undefined, 0, Deadline) of
+        Seq when is_integer(Seq) -> {pending, Ctx, Tag, Seq};
+        {error, context_stopped} -> erlang:demonitor(Tag, [flush]), {done, {error, {context_died, noproc}}};
+        Error -> erlang:demonitor(Tag, [flush]), {done, Error}
     end.
 
-finish_parallel({pending, Ref, Tag, Seq}) -> py_context:await(Ref, Tag, Seq, ?DEFAULT_TIMEOUT);
+finish_parallel({pending, Ctx, Tag, Seq}) ->
+    case py_context:await(Ctx, Tag, Seq, ?DEFAULT_TIMEOUT) of
+        {error, not_submitted, Reason} -> {error, {context_died, Reason}};
+        Result -> Result
+    end;
 finish_parallel({done, Result}) -> Result.
 
 %%% ---------------------------------------------------------------------
@@ -360,7 +381,7 @@ on_handle(ObjRef, Submit) ->
         true ->
             case py_nif:ref_context(ObjRef) of
                 Ctx when is_pid(Ctx) ->
-                    py_context:request(Ctx, ?DEFAULT_TIMEOUT, fun(_Ref, Tag) -> Submit(Tag) end);
+                    py_context:request(Ctx, ?DEFAULT_TIMEOUT, fun(_C, Tag, _Deadline) -> Submit(Tag) end);
                 undefined ->
                     {error, {context_died, noproc}}
             end
@@ -644,7 +665,7 @@ stream_eval(Code, Locals) when is_map(Locals) ->
 %% @doc Streams the values of a sync or async generator to the caller as
 %% `{py_stream, Ref, {data, V}}', then `{py_stream, Ref, done}' or
 %% `{py_stream, Ref, {error, Reason}}', with backpressure.
--spec stream_start(name(), name(), list()) -> {ok, reference()}.
+-spec stream_start(name(), name(), list()) -> {ok, reference()} | {error, term()}.
 stream_start(Module, Function, Args) ->
     stream_start(Module, Function, Args, #{}).
 
@@ -652,7 +673,7 @@ stream_start(Module, Function, Args) ->
 %% `kwargs', and `context' (run the generator in that context, default
 %% the caller's).
 -spec stream_start(name(), name(), list(), #{owner => pid(), kwargs => map(), context => pid()}) ->
-          {ok, reference()}.
+          {ok, reference()} | {error, term()}.
 stream_start(Module, Function, Args, Opts) when is_map(Opts) ->
     Kwargs = maps:get(kwargs, Opts, #{}),
     Owner = maps:get(owner, Opts, self()),

@@ -11,19 +11,27 @@
 %% runs each in a new process.
 %%
 %% Names are stored as binaries; `erlang.<name>' and `from erlang import
-%% <name>' in Python see exactly the registered names.
+%% <name>' in Python see exactly the registered names. Registration happens
+%% from Erlang only: the table is written by the registering process
+%% itself, and this server answers no requests at all, so a message Python
+%% sends it (`erlang.send' can reach any pid) cannot register anything.
+%% The library's own operations (sending values Python encoded) arrive with
+%% an atom as name, which `erlang.call' cannot produce.
 -module(py_callback).
 -behaviour(gen_server).
 -compile({no_auto_import, [register/2, unregister/1]}).
 
 -export([start_link/0, register/2, register/3, unregister/1, lookup/1, execute/2,
-         serve/1, serving/0, run_scheduled/2, registered/0]).
+         serve/1, exited/2, serving/0, run_scheduled/2, registered/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(TABLE, py_callbacks).
 -define(SERVING, '$py_serving_callback').
-%% How deep an Erlang error reason is printed in the Python exception text.
+%% How deep an Erlang error reason is printed in the Python exception text,
+%% and how long that text may get: a reason that holds the text of an
+%% error from a nested callback must not grow with each level.
 -define(REASON_DEPTH, 30).
+-define(REASON_CHARS, 2000).
 
 -type name() :: atom() | binary() | string().
 -type callback() :: fun((list()) -> term()) | {module(), atom()}.
@@ -40,9 +48,9 @@ start_link() ->
 %% runs `Fun([A, B])' (a fun of another arity N is applied to N arguments).
 -spec register(name(), fun() | {module(), atom()}) -> ok.
 register(Name, Fun) when is_function(Fun) ->
-    gen_server:call(?MODULE, {register, name(Name), Fun});
+    store(name(Name), Fun);
 register(Name, {M, F}) when is_atom(M), is_atom(F) ->
-    gen_server:call(?MODULE, {register, name(Name), {M, F}}).
+    store(name(Name), {M, F}).
 
 %% @doc Registers `Module:Function(Args)' under `Name'.
 -spec register(name(), module(), atom()) -> ok.
@@ -51,7 +59,9 @@ register(Name, Module, Function) ->
 
 -spec unregister(name()) -> ok.
 unregister(Name) ->
-    gen_server:call(?MODULE, {unregister, name(Name)}).
+    Bin = name(Name),
+    ets:delete(?TABLE, Bin),
+    ok = py_nif:callback_name_set(Bin, false).
 
 -spec lookup(name()) -> {ok, callback()} | {error, not_found}.
 lookup(Name) ->
@@ -81,6 +91,12 @@ execute(Name, Args) ->
 %% @doc Serves one callback message from Python: runs the function and
 %% hands the result back to the waiting Python code.
 -spec serve({py_callback, reference(), binary(), term()}) -> ok.
+serve({py_callback, Ticket, Op, Args}) when is_atom(Op) ->
+    Reply =
+        try {ok, internal(Op, decode_args(Args))}
+        catch Class:Reason:Stack -> {error, Class, Reason, describe(atom_to_binary(Op), Class, Reason, Stack)}
+        end,
+    reply(Ticket, Reply);
 serve({py_callback, Ticket, Name, Args}) ->
     Outer = erlang:put(?SERVING, true),
     Reply =
@@ -100,6 +116,17 @@ serve({py_callback, Ticket, Name, Args}) ->
         end,
     restore_serving(Outer),
     reply(Ticket, Reply).
+
+%% @doc The process serving a callback died (with `Reason') before it
+%% answered: the waiting Python code gets `erlang.ErlangError'. Does
+%% nothing if it had answered.
+-spec exited({py_callback, reference(), binary() | atom(), term()}, term()) -> ok.
+exited({py_callback, Ticket, Name, _Args}, Reason) ->
+    Text = text("the Erlang process running callback '~ts' exited without replying", [text_name(Name)]),
+    reply(Ticket, {error, exit, Reason, Text}).
+
+text_name(Name) when is_atom(Name) -> atom_to_binary(Name);
+text_name(Name) -> Name.
 
 %% @doc Whether the calling process is running a function Python called.
 -spec serving() -> boolean().
@@ -128,18 +155,12 @@ run_scheduled(Name, Args) ->
 
 init([]) ->
     process_flag(trap_exit, true),
-    _ = ets:new(?TABLE, [named_table, protected, set, {read_concurrency, true}]),
+    _ = ets:new(?TABLE, [named_table, public, set, {read_concurrency, true}]),
     ok = py_nif:callback_names_reset(),
     lists:foreach(fun({Name, Callback}) -> store(name(Name), Callback) end, builtins()),
     {ok, #{}}.
 
-handle_call({register, Name, Callback}, _From, State) ->
-    store(Name, Callback),
-    {reply, ok, State};
-handle_call({unregister, Name}, _From, State) ->
-    ets:delete(?TABLE, Name),
-    ok = py_nif:callback_name_set(Name, false),
-    {reply, ok, State};
+%% No requests: see the module documentation.
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 
@@ -160,8 +181,9 @@ terminate(_Reason, _State) ->
 %%% ---------------------------------------------------------------------
 
 store(Name, Callback) ->
-    ets:insert(?TABLE, {Name, Callback}),
-    ok = py_nif:callback_name_set(Name, true).
+    ok = py_nif:callback_name_set(Name, true),
+    true = ets:insert(?TABLE, {Name, Callback}),
+    ok.
 
 apply_callback(Fun, Args) when is_function(Fun, 1) -> Fun(Args);
 apply_callback(Fun, Args) when is_function(Fun, length(Args)) -> apply(Fun, Args);
@@ -174,7 +196,10 @@ reply(Ticket, Reply) ->
         ok -> ok
     end.
 
-decode_args({py_etf, Encoded}) -> binary_to_term(Encoded);
+%% Values Python could not build in place travel encoded; decoded in safe
+%% mode (every atom they hold was admitted within the atom budget when
+%% Python encoded them).
+decode_args({py_etf, Encoded}) -> binary_to_term(Encoded, [safe]);
 decode_args(Args) when is_list(Args) -> Args.
 
 name(Name) when is_binary(Name) -> Name;
@@ -190,14 +215,16 @@ describe(Name, Class, Reason, Stack) ->
                 [{M, F, A, _} | _] -> text(" in ~p:~p/~p", [M, F, A]);
                 _ -> <<>>
             end,
-    Head = text("Erlang callback '~ts' failed: ~p:~0tP", [Name, Class, Reason, ?REASON_DEPTH]),
+    Head = unicode:characters_to_binary(
+             io_lib:format("Erlang callback '~ts' failed: ~p:~0tP", [Name, Class, Reason, ?REASON_DEPTH],
+                           [{chars_limit, ?REASON_CHARS}])),
     <<Head/binary, Where/binary>>.
 
-%% Callbacks every installation has: shared state, name lookup, and the
-%% plumbing of erlang.send and erlang.schedule_py.
+%% Callbacks every installation has, as the C library has them: shared
+%% state, name lookup (`_whereis', with `erlang.whereis''s visibility
+%% rules) and `_execute_py' (what `erlang.schedule_py' runs).
 builtins() ->
-    [{'_whereis', fun([Name]) -> whereis_name(Name) end},
-     {'_py_send', fun([Pid, Encoded]) -> send_encoded(Pid, Encoded) end},
+    [{'_whereis', fun([Name]) -> py_nif:python_whereis(Name) end},
      {'_execute_py', fun([M, F, A, K]) ->
                              case py:call(M, F, A, K) of
                                  {ok, V} -> V;
@@ -206,26 +233,17 @@ builtins() ->
                      end}
      | py_state:callbacks()].
 
-whereis_name(Name) when is_atom(Name) -> whereis_or_none(Name);
-whereis_name(Name) when is_binary(Name) ->
-    try binary_to_existing_atom(Name, utf8) of
-        Atom -> whereis_or_none(Atom)
-    catch error:badarg -> none
-    end.
-
-whereis_or_none(Atom) ->
-    case whereis(Atom) of
-        undefined -> none;
-        Pid -> Pid
-    end.
+%% The library's own operations, for messages only the NIF builds.
+internal(py_send, [Pid, Encoded]) -> send_encoded(Pid, Encoded).
 
 %% erlang.send for values a Python thread cannot build (large maps) and for
-%% pids on other nodes: true when sent, false when the process is gone.
+%% pids on other nodes: true when sent, false when the process is gone. The
+%% bytes were encoded by the NIF from a Python value; decoded in safe mode.
 send_encoded(Pid, Encoded) when is_pid(Pid), node(Pid) =:= node() ->
     case is_process_alive(Pid) of
-        true -> Pid ! binary_to_term(Encoded), true;
+        true -> Pid ! binary_to_term(Encoded, [safe]), true;
         false -> false
     end;
 send_encoded(Pid, Encoded) when is_pid(Pid) ->
-    Pid ! binary_to_term(Encoded),
+    Pid ! binary_to_term(Encoded, [safe]),
     true.

@@ -28,7 +28,10 @@ settings() ->
      {imports, "a list of modules or {Module, Function}",
       fun(V) -> is_list(V) andalso lists:all(fun import/1, V) end},
      {paths, "a list of directories (strings or binaries)", fun(V) -> is_list(V) andalso lists:all(fun text/1, V) end},
-     {preload_code, "Python source (string or binary)", fun text/1}].
+     {preload_code, "Python source (string or binary)", fun text/1},
+     {python_visible_names, "all or a list of registered names (atoms)",
+      fun(V) -> V =:= all orelse (is_list(V) andalso lists:all(fun is_atom/1, V)) end},
+     {owngil_pool_size, "a non-negative integer", fun(V) -> is_integer(V) andalso V >= 0 end}].
 
 %% @doc `ok', or the first bad setting.
 -spec validate() -> ok | {error, {invalid_setting, atom(), term(), string()}}.

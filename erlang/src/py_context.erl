@@ -13,23 +13,31 @@
 -module(py_context).
 -behaviour(gen_server).
 
--export([new/1, start_link/2, start_link/3, stop/1, destroy/1]).
+-export([new/1, start_link/2, start_link/3, stop/1, stop/2, destroy/1]).
 -export([call/4, call/5, call/6, call/7, eval/2, eval/3, eval/4, eval/5, exec/2, exec/3]).
 -export([call_method/4, to_term/1]).
 -export([start_loop/1, start_loop/2, stop_loop/1, stop_loop/2, loop_ref/1, submit/4, submit/5,
          submit_await/4, submit_await/5, submit_await/6]).
 -export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1,
-         create_local_env/1, local_env/1]).
--export([start_link/0, request/3, request/4, submit_and_wait/3, submit_and_wait/4, submit_call/8,
-         await/4, await/5, finish/2]).
+         create_local_env/1, local_env/1, local_env/2]).
+-export([start_link/0, request/3, request/4, submit_and_wait/3, submit_and_wait/4, submit_call/9,
+         await/4, await/5, finish/2, deadline/1, valid_timeout/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type mode() :: worker | owngil.
 -type name() :: atom() | binary() | string().
 -type env_ref() :: reference().
--export_type([mode/0, name/0, env_ref/0]).
+%% An Erlang monotonic time in milliseconds, or `infinity'.
+-type deadline() :: integer() | infinity.
+-export_type([mode/0, name/0, env_ref/0, deadline/0]).
 
 -define(START_TIMEOUT, 30000).
+%% How long stop/1 lets the context's code end (see stop/2).
+-define(STOP_GRACE, 5000).
+%% How often a context whose code could not be stopped tries again.
+-define(STOP_RETRY, 1000).
+%% The options new/1 and start_link/3 take.
+-define(OPTIONS, [mode, preload]).
 
 %%% ---------------------------------------------------------------------
 %%% Lifecycle
@@ -38,10 +46,14 @@
 %% @doc Starts a linked context with a unique id. Options: `mode' (worker
 %% or owngil) and `preload' (code run once at start, after the global
 %% preload; its globals are the template of every process-local namespace
-%% of the context; a failure is logged).
+%% of the context; a failure is logged). Unknown options and bad values are
+%% refused with `{error, {bad_option, {Key, Value}}}' before anything
+%% starts; a failure to start never takes the caller down.
 -spec new(map()) -> {ok, pid()} | {error, term()}.
 new(Opts) when is_map(Opts) ->
-    start_link(erlang:unique_integer([positive]), maps:get(mode, Opts, worker), Opts).
+    start_link(erlang:unique_integer([positive]), maps:get(mode, Opts, worker), Opts);
+new(Opts) ->
+    {error, {bad_argument, Opts}}.
 
 -spec start_link(term(), mode()) -> {ok, pid()} | {error, term()}.
 start_link(Id, Mode) ->
@@ -49,28 +61,62 @@ start_link(Id, Mode) ->
 
 -spec start_link(term(), mode(), map()) -> {ok, pid()} | {error, term()}.
 start_link(Id, Mode, Opts) when Mode =:= worker; Mode =:= owngil ->
-    case gen_server:start_link(?MODULE, {Id, Mode, Opts}, [{timeout, ?START_TIMEOUT}]) of
-        {error, {shutdown, Reason}} -> {error, Reason};
-        Other -> Other
+    case check_options(Opts) of
+        ok ->
+            case gen_server:start_link(?MODULE, {Id, Mode, Opts}, [{timeout, ?START_TIMEOUT}]) of
+                {error, {shutdown, Reason}} -> {error, Reason};
+                Other -> Other
+            end;
+        Error ->
+            Error
     end;
 start_link(_Id, Mode, _Opts) ->
     {error, {invalid_mode, Mode}}.
+
+check_options(Opts) when is_map(Opts) ->
+    case [{K, V} || {K, V} <- maps:to_list(Opts), not valid_option(K, V)] of
+        [] -> ok;
+        [Bad | _] -> {error, {bad_option, Bad}}
+    end;
+check_options(Opts) ->
+    {error, {bad_argument, Opts}}.
+
+valid_option(mode, M) -> M =:= worker orelse M =:= owngil;
+valid_option(preload, Code) -> is_binary(source(Code));
+valid_option(_, _) -> false.
 
 %% @private Used by tests that start a default context directly.
 start_link() ->
     start_link(erlang:unique_integer([positive]), worker).
 
-%% @doc Stops the context; calls in flight get `{error, {context_died, _}}'.
--spec stop(pid()) -> ok.
+%% @doc Stops the context, giving its running code up to 5 seconds to end
+%% (see stop/2); calls in flight get `{error, {context_died, _}}'.
+-spec stop(pid()) -> ok | {error, {not_stopped, term()}}.
 stop(Ctx) ->
-    try gen_server:stop(Ctx, normal, 5000)
+    stop(Ctx, ?STOP_GRACE).
+
+%% @doc Stops the context: queued calls never run, the running one is
+%% interrupted, and code that ignores the interrupt (catching
+%% KeyboardInterrupt in a loop, say) is stopped harder after a moment
+%% (Python 3.12+). `{error, {not_stopped, Why}}' if the context's code still
+%% runs after `Grace' milliseconds (blocked in C, say): the context then
+%% refuses new work, keeps trying, and ends when its code does.
+-spec stop(pid(), non_neg_integer()) -> ok | {error, {not_stopped, term()}}.
+stop(Ctx, Grace) when is_pid(Ctx), is_integer(Grace), Grace >= 0 ->
+    Mon = erlang:monitor(process, Ctx),
+    try gen_server:call(Ctx, {stop, Grace}, infinity) of
+        ok ->
+            receive {'DOWN', Mon, process, _, _} -> ok end;
+        {error, _} = Error ->
+            erlang:demonitor(Mon, [flush]),
+            Error
     catch
-        exit:noproc -> ok;
-        exit:{noproc, _} -> ok;
-        exit:timeout -> exit(Ctx, kill), ok
+        exit:_ ->
+            erlang:demonitor(Mon, [flush]),
+            ok
     end.
 
--spec destroy(pid()) -> ok.
+-spec destroy(pid()) -> ok | {error, {not_stopped, term()}}.
 destroy(Ctx) ->
     stop(Ctx).
 
@@ -96,15 +142,15 @@ call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
 -spec call(pid(), name(), name(), list(), map(), timeout(), env_ref() | undefined) ->
           {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs, Timeout, EnvRef) ->
-    request(Ctx, Timeout, fun(Ref, Tag) ->
-        submit_call(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, 0)
+    request(Ctx, Timeout, fun(C, Tag, Deadline) ->
+        submit_call(C, Tag, Module, Function, Args, Kwargs, EnvRef, 0, Deadline)
     end).
 
 %% @private Submits a call. Large arguments are lent to the context thread
 %% from a dirty scheduler instead of being copied (the NIF answers `heavy').
-submit_call(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, Flags) ->
-    case py_nif:context_call(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, Flags) of
-        heavy -> py_nif:context_call_heavy(Ref, Tag, Module, Function, Args, Kwargs, EnvRef, Flags);
+submit_call(Ctx, Tag, Module, Function, Args, Kwargs, EnvRef, Flags, Deadline) ->
+    case py_nif:context_call(Ctx, Tag, Module, Function, Args, Kwargs, EnvRef, Flags, Deadline) of
+        heavy -> py_nif:context_call_heavy(Ctx, Tag, Module, Function, Args, Kwargs, EnvRef, Flags, Deadline);
         Submitted -> Submitted
     end.
 
@@ -124,7 +170,7 @@ eval(Ctx, Code, Locals, Timeout) ->
 -spec eval(pid(), iodata(), map(), timeout(), env_ref() | undefined) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code, Locals, Timeout, EnvRef) ->
     Source = source(Code),
-    request(Ctx, Timeout, fun(Ref, Tag) -> py_nif:context_eval(Ref, Tag, Source, Locals, EnvRef, 0) end).
+    request(Ctx, Timeout, fun(C, Tag, Deadline) -> py_nif:context_eval(C, Tag, Source, Locals, EnvRef, 0, Deadline) end).
 
 %% @doc Executes Python statements on this context (its own namespace).
 -spec exec(pid(), iodata()) -> ok | {error, term()}.
@@ -134,12 +180,12 @@ exec(Ctx, Code) ->
 -spec exec(pid(), iodata(), env_ref() | undefined) -> ok | {error, term()}.
 exec(Ctx, Code, EnvRef) ->
     Source = source(Code),
-    request(Ctx, infinity, fun(Ref, Tag) -> py_nif:context_exec(Ref, Tag, Source, EnvRef, 0) end).
+    request(Ctx, infinity, fun(C, Tag, Deadline) -> py_nif:context_exec(C, Tag, Source, EnvRef, 0, Deadline) end).
 
 %% @doc Calls a method of an object handle (on the context that owns it).
 -spec call_method(pid(), reference(), name(), list()) -> {ok, term()} | {error, term()}.
 call_method(Ctx, ObjRef, Method, Args) ->
-    request(Ctx, infinity, fun(_Ref, Tag) -> py_nif:ref_call_method(ObjRef, Tag, Method, Args, #{}, 0) end).
+    request(Ctx, infinity, fun(_C, Tag, _Deadline) -> py_nif:ref_call_method(ObjRef, Tag, Method, Args, #{}, 0) end).
 
 %% @doc Converts an object handle's value to a term (parts with no Erlang
 %% form stay handles).
@@ -147,7 +193,7 @@ call_method(Ctx, ObjRef, Method, Args) ->
 to_term(ObjRef) ->
     case py_nif:ref_context(ObjRef) of
         Ctx when is_pid(Ctx) ->
-            request(Ctx, infinity, fun(_Ref, Tag) -> py_nif:ref_to_term(ObjRef, Tag, 0) end);
+            request(Ctx, infinity, fun(_C, Tag, _Deadline) -> py_nif:ref_to_term(ObjRef, Tag, 0) end);
         undefined ->
             {error, {context_died, noproc}}
     end.
@@ -156,88 +202,105 @@ to_term(ObjRef) ->
 %% usable with call/7, eval/5 and exec/3 on any context of that interpreter.
 -spec create_local_env(pid()) -> {ok, env_ref()} | {error, term()}.
 create_local_env(Ctx) ->
-    request(Ctx, infinity, fun(Ref, Tag) -> py_nif:context_new_env(Ref, Tag) end).
+    request(Ctx, infinity, fun(C, Tag, _Deadline) -> py_nif:context_new_env(C, Tag) end).
 
-%% @doc The caller's process-bound namespace for this context's interpreter,
-%% created on first use and kept in the process dictionary (so it goes away
-%% with the process).
+%% @doc The caller's process-bound namespace on this context, created on
+%% first use and kept in the process dictionary (so it goes away with the
+%% process). Each context has its own, also two worker contexts of the main
+%% interpreter. Creating one forgets those of contexts that have ended.
 -spec local_env(pid()) -> {ok, env_ref()} | {error, term()}.
 local_env(Ctx) ->
-    case nif_info(Ctx) of
-        {ok, _Ref, InterpId} ->
-            Key = {py_local_env, InterpId},
-            case erlang:get(Key) of
-                undefined ->
-                    case create_local_env(Ctx) of
-                        {ok, EnvRef} = Ok ->
-                            _ = erlang:put(Key, EnvRef),
-                            Ok;
-                        Error ->
-                            Error
-                    end;
-                EnvRef ->
-                    {ok, EnvRef}
+    local_env(Ctx, infinity).
+
+%% @private As local_env/1, creating the namespace by `Deadline' (see
+%% deadline/1) if it does not exist yet.
+-spec local_env(pid(), deadline()) -> {ok, env_ref()} | {error, term()}.
+local_env(Ctx, Deadline) ->
+    Key = {py_local_env, Ctx},
+    case erlang:get(Key) of
+        undefined ->
+            New = fun(C, Tag, _D) -> py_nif:context_new_env(C, Tag) end,
+            case submit_and_wait(Ctx, Deadline, New) of
+                {error, not_submitted, Reason} ->
+                    {error, {context_died, Reason}};
+                {ok, EnvRef} = Ok ->
+                    forget_ended_envs(),
+                    _ = erlang:put(Key, EnvRef),
+                    Ok;
+                Error ->
+                    Error
             end;
-        error ->
-            {error, {context_died, noproc}}
+        EnvRef ->
+            {ok, EnvRef}
     end.
 
-%% @private Sends one request and waits for its reply. The monitor
-%% reference doubles as the request tag. `{error, not_submitted, Reason}'
-%% means the request never reached the context (safe to retry elsewhere);
-%% the public functions turn it into `{error, {context_died, Reason}}'.
+forget_ended_envs() ->
+    [erlang:erase(Key) || {{py_local_env, C} = Key, _} <- erlang:get(),
+                          node(C) =:= node(), not is_process_alive(C)],
+    ok.
+
+%% @private Sends one request and waits for its reply. `Submit(Ctx, Tag,
+%% Deadline)' hands it to the context; the monitor reference doubles as the
+%% request tag. `{error, not_submitted, Reason}' means the request never
+%% reached the context (safe to retry elsewhere); the public functions turn
+%% it into `{error, {context_died, Reason}}'.
 request(Ctx, Timeout, Submit) ->
     request(Ctx, Timeout, Submit, false).
 
 %% @private As request/3; `WantTraceback' keeps Python tracebacks in errors
 %% (`{error, {Class, Message, Traceback}}').
 request(Ctx, Timeout, Submit, WantTraceback) ->
-    case submit_and_wait(Ctx, Timeout, Submit, WantTraceback) of
-        {error, not_submitted, Reason} -> {error, {context_died, Reason}};
-        Result -> Result
+    case valid_timeout(Timeout) of
+        true ->
+            case submit_and_wait(Ctx, deadline(Timeout), Submit, WantTraceback) of
+                {error, not_submitted, Reason} -> {error, {context_died, Reason}};
+                Result -> Result
+            end;
+        false ->
+            {error, {bad_argument, timeout}}
     end.
 
-%% @private Like request/3 but keeps the not_submitted marker.
-submit_and_wait(Ctx, Timeout, Submit) ->
-    submit_and_wait(Ctx, Timeout, Submit, false).
+%% @private Like request/3 with an absolute deadline (see deadline/1),
+%% keeping the not_submitted marker.
+submit_and_wait(Ctx, Deadline, Submit) ->
+    submit_and_wait(Ctx, Deadline, Submit, false).
 
-submit_and_wait(Ctx, Timeout, Submit, WantTraceback) when is_pid(Ctx) ->
-    case get_nif_ref(Ctx) of
-        {ok, Ref} ->
-            Tag = erlang:monitor(process, Ctx),
-            case Submit(Ref, Tag) of
-                Seq when is_integer(Seq) ->
-                    await(Ref, Tag, Seq, Timeout, WantTraceback);
-                {error, context_stopped} ->
-                    erlang:demonitor(Tag, [flush]),
-                    {error, not_submitted, stopped};
-                {error, _} = Error ->
-                    erlang:demonitor(Tag, [flush]),
-                    Error
-            end;
-        error ->
-            {error, not_submitted, noproc}
+submit_and_wait(Ctx, Deadline, Submit, WantTraceback) when is_pid(Ctx) ->
+    Tag = erlang:monitor(process, Ctx),
+    case Submit(Ctx, Tag, Deadline) of
+        Seq when is_integer(Seq) ->
+            await_until(Ctx, Tag, Seq, Deadline, WantTraceback);
+        {error, context_stopped} ->
+            erlang:demonitor(Tag, [flush]),
+            {error, not_submitted, stopped};
+        {error, _} = Error ->
+            erlang:demonitor(Tag, [flush]),
+            Error
     end;
-submit_and_wait(Ctx, _Timeout, _Submit, _WantTraceback) ->
+submit_and_wait(Ctx, _Deadline, _Submit, _WantTraceback) ->
     {error, {invalid_context, Ctx}}.
 
 %% @private Waits for the reply to request `Seq' (tagged `Tag', a monitor
 %% of the context), serving the request's callbacks into Erlang meanwhile
 %% (see py_callback). A timeout interrupts exactly that request.
-await(Ref, Tag, Seq, Timeout) ->
-    await(Ref, Tag, Seq, Timeout, false).
+await(Ctx, Tag, Seq, Timeout) ->
+    await(Ctx, Tag, Seq, Timeout, false).
 
-await(Ref, Tag, Seq, Timeout, WantTraceback) ->
-    await_until(Ref, Tag, Seq, deadline(Timeout), WantTraceback).
+await(Ctx, Tag, Seq, Timeout, WantTraceback) ->
+    await_until(Ctx, Tag, Seq, deadline(Timeout), WantTraceback).
 
-await_until(Ref, Tag, Seq, Deadline, WantTraceback) ->
+await_until(Ctx, Tag, Seq, Deadline, WantTraceback) ->
     receive
+        {Tag, {error, context_stopped}} ->
+            %% Cancelled unrun: the context stopped before it started.
+            erlang:demonitor(Tag, [flush]),
+            {error, not_submitted, stopped};
         {Tag, Result} ->
             erlang:demonitor(Tag, [flush]),
             finish(Result, WantTraceback);
         {py_callback, _, _, _} = Callback ->
-            py_callback:serve(Callback),
-            await_until(Ref, Tag, Seq, Deadline, WantTraceback);
+            serve_callback(Callback, Deadline),
+            await_until(Ctx, Tag, Seq, Deadline, WantTraceback);
         {'DOWN', Tag, process, _, Reason} ->
             receive {Tag, _} -> ok after 0 -> ok end,
             {error, {context_died, Reason}}
@@ -245,33 +308,76 @@ await_until(Ref, Tag, Seq, Deadline, WantTraceback) ->
         %% From here on the request sends nothing here: its callbacks go to
         %% py_callback and its reply is dropped. What it sent before is
         %% already in the mailbox: the reply is discarded, callbacks served.
-        _ = py_nif:context_abandon(Ref, Seq),
+        _ = py_nif:context_abandon(Ctx, Seq),
         erlang:demonitor(Tag, [flush]),
         receive {Tag, _} -> ok after 0 -> ok end,
         serve_pending_callbacks(),
         {error, timeout}
     end.
 
+%% A callback of a request with a deadline runs in a helper process that
+%% carries the caller's process dictionary (its context bindings and
+%% namespaces), so a function that never returns cannot hold the caller
+%% past its deadline: the helper is killed then, and the Python code waiting
+%% for it is interrupted. Without a deadline it runs in the caller itself.
+serve_callback(Callback, infinity) ->
+    py_callback:serve(Callback);
+serve_callback(Callback, Deadline) ->
+    Dict = erlang:get(),
+    {Pid, Mon} = spawn_monitor(fun() ->
+                                       _ = [erlang:put(K, V) || {K, V} <- Dict],
+                                       py_callback:serve(Callback)
+                               end),
+    receive
+        {'DOWN', Mon, process, Pid, normal} ->
+            ok;
+        {'DOWN', Mon, process, Pid, Reason} ->
+            %% The caller holds the ticket too (it received the message), so
+            %% the helper's death does not free it: answer for the helper.
+            py_callback:exited(Callback, Reason)
+    after remaining(Deadline) ->
+        %% The request times out now: it is interrupted where it waits.
+        exit(Pid, kill),
+        receive {'DOWN', Mon, process, Pid, _} -> ok end
+    end.
+
+%% Callbacks the request sent before its caller gave up are served
+%% without the caller waiting for them (one might never return).
 serve_pending_callbacks() ->
     receive
         {py_callback, _, _, _} = Callback ->
-            py_callback:serve(Callback),
+            Dict = erlang:get(),
+            _ = spawn(fun() ->
+                              _ = [erlang:put(K, V) || {K, V} <- Dict],
+                              py_callback:serve(Callback)
+                      end),
             serve_pending_callbacks()
     after 0 ->
         ok
     end.
 
+%% @doc The deadline of a timeout: an Erlang monotonic time in
+%% milliseconds, or `infinity'.
+-spec deadline(timeout()) -> deadline().
 deadline(infinity) -> infinity;
 deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
 
 remaining(infinity) -> infinity;
 remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
+%% @doc Whether `T' is a timeout (a non-negative integer or `infinity').
+-spec valid_timeout(term()) -> boolean().
+valid_timeout(infinity) -> true;
+valid_timeout(T) -> is_integer(T) andalso T >= 0.
+
 %% @private Turns a reply into the caller's result: decodes values that
 %% travelled encoded (large maps, see py-nif reply.rs), and logs Python
 %% tracebacks at debug level, keeping them only when asked for.
 finish({py_etf, Encoded}, WantTraceback) ->
-    finish(binary_to_term(Encoded), WantTraceback);
+    finish(binary_to_term(Encoded, [safe]), WantTraceback);
+finish({error, context_stopped}, _WantTraceback) ->
+    %% Cancelled unrun because the context stopped.
+    {error, {context_died, stopped}};
 finish({py_schedule, Callback, Args}, _WantTraceback) ->
     py_callback:run_scheduled(Callback, Args);
 finish({error, {Class, Message, Traceback}}, WantTraceback) when is_binary(Traceback) ->
@@ -286,7 +392,10 @@ finish(Result, _WantTraceback) ->
     Result.
 
 traceback_report(#{class := Class, message := Message, traceback := Traceback}) ->
-    {"Python ~s: ~ts~n~ts", [Class, Message, Traceback]}.
+    {"Python ~ts: ~ts~n~ts", [class_text(Class), Message, Traceback]}.
+
+class_text(Class) when is_atom(Class) -> atom_to_binary(Class);
+class_text(Class) -> Class.
 
 source(Code) when is_binary(Code) -> Code;
 source(Code) when is_list(Code) ->
@@ -302,29 +411,14 @@ source(Code) -> Code.
 %%% Queries
 %%% ---------------------------------------------------------------------
 
-%% @doc The NIF resource of a context (cached in the caller's dictionary).
+%% @doc The NIF resource of a live context. Nothing caches it: requests
+%% name the context by its pid, so a stopped context leaves no reference
+%% behind in the processes that used it.
 -spec get_nif_ref(pid()) -> {ok, reference()} | error.
-get_nif_ref(Ctx) ->
-    case nif_info(Ctx) of
-        {ok, Ref, _InterpId} -> {ok, Ref};
-        error -> error
-    end.
-
-%% The NIF resource and interpreter id of a context, cached per caller.
-nif_info(Ctx) ->
-    case erlang:get({?MODULE, Ctx}) of
-        undefined ->
-            case py_context_registry:lookup(Ctx) of
-                {ok, Ref} ->
-                    {ok, #{interp_id := InterpId}} = py_context_registry:info(Ctx),
-                    _ = erlang:put({?MODULE, Ctx}, {Ref, InterpId}),
-                    {ok, Ref, InterpId};
-                error ->
-                    error
-            end;
-        {Ref, InterpId} ->
-            {ok, Ref, InterpId}
-    end.
+get_nif_ref(Ctx) when is_pid(Ctx) ->
+    py_nif:context_ref(Ctx);
+get_nif_ref(_) ->
+    error.
 
 %% @doc The interpreter id: 0 for the main interpreter.
 -spec get_interp_id(pid()) -> {ok, non_neg_integer()} | {error, term()}.
@@ -344,19 +438,15 @@ is_subinterp(Ctx) ->
 %% @doc `#{interp_id, thread_id, mode}' of a context.
 -spec info(pid()) -> {ok, map()} | {error, term()}.
 info(Ctx) ->
-    case get_nif_ref(Ctx) of
-        {ok, Ref} -> {ok, py_nif:context_info(Ref)};
-        error -> {error, {context_died, noproc}}
+    try {ok, py_nif:context_info(Ctx)}
+    catch error:badarg -> {error, {context_died, noproc}}
     end.
 
 %% @doc Raises KeyboardInterrupt in the code running on the context; the
 %% call in flight returns `{error, interrupted}'.
 -spec interrupt(pid()) -> ok | not_running.
 interrupt(Ctx) ->
-    case get_nif_ref(Ctx) of
-        {ok, Ref} -> py_nif:context_interrupt(Ref, all);
-        error -> not_running
-    end.
+    py_nif:context_interrupt(Ctx, all).
 
 %%% ---------------------------------------------------------------------
 %%% gen_server
@@ -370,11 +460,30 @@ init({Id, Mode, Opts}) ->
             %% Registered paths, venv and imports, then preload code, before
             %% anyone can call.
             ok = py_env:setup_context(self(), Opts),
-            {ok, #{id => Id, mode => Mode, ref => Ref}};
+            {ok, #{id => Id, mode => Mode, ref => Ref, stopped => false}};
         {error, Reason} ->
+            %% Failing to start is an answer, not a crash: the caller of
+            %% start_link gets {error, Reason} and no exit signal.
+            unlink_starter(),
             {stop, {shutdown, Reason}}
     end.
 
+unlink_starter() ->
+    case erlang:get('$ancestors') of
+        [Starter | _] when is_pid(Starter) -> unlink(Starter);
+        _ -> ok
+    end.
+
+handle_call({stop, Grace}, _From, State) ->
+    case py_nif:context_destroy(self(), Grace) of
+        ok ->
+            {stop, normal, ok, State#{stopped := true}};
+        {error, Reason} ->
+            logger:warning(#{what => context_not_stopped, context => self(), reason => Reason},
+                           #{domain => [erlang_python]}),
+            erlang:send_after(?STOP_RETRY, self(), retry_stop),
+            {reply, {error, Reason}, State}
+    end;
 handle_call(get_nif_ref, _From, #{ref := Ref} = State) ->
     {reply, {ok, Ref}, State};
 handle_call(_Other, _From, State) ->
@@ -383,13 +492,25 @@ handle_call(_Other, _From, State) ->
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
+handle_info(retry_stop, State) ->
+    case py_nif:context_destroy(self(), 0) of
+        ok ->
+            {stop, normal, State#{stopped := true}};
+        {error, _} ->
+            erlang:send_after(?STOP_RETRY, self(), retry_stop),
+            {noreply, State}
+    end;
 handle_info({'EXIT', _From, Reason}, State) when Reason =/= normal ->
     {stop, Reason, State};
 handle_info(_Msg, State) ->
     {noreply, State}.
 
-terminate(_Reason, #{ref := Ref}) ->
-    ok = py_nif:context_destroy(Ref).
+terminate(_Reason, #{stopped := true}) ->
+    ok;
+terminate(_Reason, _State) ->
+    %% Within the supervisor's shutdown time.
+    _ = py_nif:context_destroy(self(), 2000),
+    ok.
 
 %%% ---------------------------------------------------------------------
 %%% Worker loops (see py_worker_loop)

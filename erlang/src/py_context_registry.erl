@@ -9,6 +9,9 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
+%% How often requests running longer than that get their caller watched
+%% (so a dead caller's request is interrupted; see py-nif route.rs).
+-define(WATCH_EVERY, 100).
 
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
@@ -43,6 +46,7 @@ init([]) ->
     _ = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
     %% Which contexts run a worker loop, and its watcher (py_worker_loop).
     _ = ets:new(py_worker_loops, [named_table, public, set]),
+    erlang:send_after(?WATCH_EVERY, self(), watch_callers),
     {ok, #{}}.
 
 handle_call({register, Pid, NifRef, Info}, _From, State) ->
@@ -56,13 +60,14 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 handle_info({'DOWN', MRef, process, Pid, _Reason}, State) ->
-    case ets:lookup(?TAB, Pid) of
-        [{Pid, NifRef, _}] ->
-            ok = py_nif:context_destroy(NifRef),
-            true = ets:delete(?TAB, Pid);
-        [] ->
-            ok
-    end,
+    %% However the context process ended (killed, say), its thread is told
+    %% to stop and its pid no longer finds it.
+    ok = py_nif:context_forget(Pid),
+    true = ets:delete(?TAB, Pid),
     {noreply, maps:remove(MRef, State)};
+handle_info(watch_callers, State) ->
+    ok = py_nif:watch_callers(?WATCH_EVERY),
+    erlang:send_after(?WATCH_EVERY, self(), watch_callers),
+    {noreply, State};
 handle_info(_Msg, State) ->
     {noreply, State}.

@@ -59,7 +59,7 @@ create_task(Module, Function, Args) ->
 
 -spec create_task(py:name(), py:name(), list(), map()) -> reference().
 create_task(Module, Function, Args, Kwargs) ->
-    Ref = make_ref(),
+    Ref = py_nif:reply_gate(),
     case get_loop() of
         {ok, Loop} -> submit(Loop, Ref, Module, Function, Args, Kwargs);
         {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
@@ -95,7 +95,7 @@ stop(Loop) ->
 %% @doc create_task/4 on a given loop.
 -spec create_task(loop(), py:name(), py:name(), list(), map()) -> reference().
 create_task(Loop, Module, Function, Args, Kwargs) ->
-    Ref = make_ref(),
+    Ref = py_nif:reply_gate(),
     submit(Loop, Ref, Module, Function, Args, Kwargs),
     Ref.
 
@@ -116,7 +116,8 @@ run(Module, Function, Args, Opts) ->
     Ref = create_task(Module, Function, Args, maps:get(kwargs, Opts, #{})),
     await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
 
-%% @doc Waits for a task's result (default 5000 ms).
+%% @doc Waits for a task's result (default 5000 ms). After a timeout no
+%% result message for `Ref' arrives any more.
 -spec await(reference()) -> {ok, term()} | {error, term()}.
 await(Ref) ->
     await(Ref, ?DEFAULT_AWAIT).
@@ -126,7 +127,12 @@ await(Ref, Timeout) ->
     receive
         {async_result, Ref, Result} -> finish(Result)
     after Timeout ->
-        {error, timeout}
+        _ = catch py_nif:reply_gate_close(Ref),
+        receive
+            {async_result, Ref, Result} -> finish(Result)
+        after 0 ->
+            {error, timeout}
+        end
     end.
 
 %% @doc Fire and forget: the task's outcome is not reported.
@@ -179,14 +185,13 @@ start_loop(Loop) ->
 
 %% `Watched': whether the caller wants that reply.
 start_loop(Loop, Watched) ->
-    {ok, NifRef} = py_context:get_nif_ref(Loop),
     Tag = make_ref(),
     Default = whereis(?MODULE) =:= self(),
     %% The loop's coroutines call back through py_callback: the starter
     %% is not waiting to serve them.
     Flags = case Watched of true -> ?FLAG_NO_CALLBACKS; false -> ?FLAG_NOREPLY end,
-    case py_nif:context_call(NifRef, Tag, '_erlang_loop', '_run_worker_loop', [Default], #{},
-                             undefined, Flags) of
+    case py_nif:context_call(Loop, Tag, '_erlang_loop', '_run_worker_loop', [Default], #{},
+                             undefined, Flags, infinity) of
         Seq when is_integer(Seq) -> {ok, Tag};
         Error -> Error
     end.
@@ -203,23 +208,17 @@ submit(Loop, Ref, Module, Function, Args, Kwargs, Namespace) ->
                        undefined -> {?FLAG_TASK bor ?FLAG_NOREPLY, make_ref()};
                        _ -> {?FLAG_TASK, Ref}
                    end,
-    Result = case py_context:get_nif_ref(Loop) of
-                 {ok, NifRef} ->
-                     case case Namespace of
-                              caller -> namespace(Loop, Module);
-                              context -> {ok, undefined}
-                          end of
-                         {ok, Env} ->
-                             Call = fun(Nif) -> Nif(NifRef, Tag, Module, Function, Args, Kwargs, Env, Flags) end,
-                             case Call(fun py_nif:context_call/8) of
-                                 heavy -> Call(fun py_nif:context_call_heavy/8);
-                                 Other -> Other
-                             end;
-                         Error ->
-                             Error
+    Result = case case Namespace of
+                      caller -> namespace(Loop, Module);
+                      context -> {ok, undefined}
+                  end of
+                 {ok, Env} ->
+                     case py_context:submit_call(Loop, Tag, Module, Function, Args, Kwargs, Env, Flags, infinity) of
+                         {error, context_stopped} -> {error, loop_not_running};
+                         Other -> Other
                      end;
-                 error ->
-                     {error, loop_not_running}
+                 Error ->
+                     Error
              end,
     case {Result, Ref} of
         {Seq, _} when is_integer(Seq) -> ok;

@@ -47,7 +47,7 @@ create_task(Module, Function, Args) ->
 
 -spec create_task(py:name(), py:name(), list(), map()) -> reference().
 create_task(Module, Function, Args, Kwargs) ->
-    Ref = make_ref(),
+    Ref = py_nif:reply_gate(),
     case get_loop() of
         {ok, Loop} -> py_event_loop:submit(Loop, Ref, Module, Function, Args, Kwargs);
         {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}

@@ -21,15 +21,17 @@
     channel_unwatch/2,
     channel_watch/1,
     context_abandon/2,
-    context_call/8,
-    context_call_heavy/8,
+    context_call/9,
+    context_call_heavy/9,
     context_create/1,
-    context_destroy/1,
-    context_eval/6,
-    context_exec/5,
+    context_destroy/2,
+    context_eval/7,
+    context_exec/6,
+    context_forget/1,
     context_info/1,
     context_interrupt/2,
     context_new_env/2,
+    context_ref/1,
     dup_fd/1,
     env_interp_id/1,
     execution_mode/0,
@@ -37,12 +39,17 @@
     init/1,
     is_ref/1,
     logging_set_level/1,
+    owngil_pool/1,
+    owngil_pool_info/0,
     owngil_supported/0,
     python_info/0,
+    python_whereis/1,
     ref_call_method/6,
     ref_context/1,
     ref_getattr/4,
     ref_to_term/3,
+    reply_gate/0,
+    reply_gate_close/1,
     semaphore_acquire/0,
     semaphore_forget/0,
     semaphore_info/0,
@@ -56,7 +63,9 @@
     shared_dict_set/3,
     subinterp_supported/0,
     tracing_set/1,
-    version/0
+    version/0,
+    visible_names_set/1,
+    watch_callers/1
 ]).
 
 -on_load(load/0).
@@ -134,32 +143,36 @@ channel_unwatch(_, _) ->
 channel_watch(_) ->
     erlang:nif_error(nif_not_loaded).
 
-%% callback.rs
+%% route.rs
 context_abandon(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
-context_call(_, _, _, _, _, _, _, _) ->
+context_call(_, _, _, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs, dirty CPU scheduler
-context_call_heavy(_, _, _, _, _, _, _, _) ->
+context_call_heavy(_, _, _, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs, dirty I/O scheduler
 context_create(_) ->
     erlang:nif_error(nif_not_loaded).
 
+%% context.rs, dirty I/O scheduler
+context_destroy(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% request.rs
+context_eval(_, _, _, _, _, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% request.rs
+context_exec(_, _, _, _, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
 %% context.rs
-context_destroy(_) ->
-    erlang:nif_error(nif_not_loaded).
-
-%% request.rs
-context_eval(_, _, _, _, _, _) ->
-    erlang:nif_error(nif_not_loaded).
-
-%% request.rs
-context_exec(_, _, _, _, _) ->
+context_forget(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
@@ -172,6 +185,10 @@ context_interrupt(_, _) ->
 
 %% request.rs
 context_new_env(_, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% context.rs
+context_ref(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
@@ -202,12 +219,24 @@ is_ref(_) ->
 logging_set_level(_) ->
     erlang:nif_error(nif_not_loaded).
 
+%% context.rs
+owngil_pool(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% context.rs
+owngil_pool_info() ->
+    erlang:nif_error(nif_not_loaded).
+
 %% runtime.rs
 owngil_supported() ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
 python_info() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% vm_bridge.rs
+python_whereis(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
@@ -224,6 +253,14 @@ ref_getattr(_, _, _, _) ->
 
 %% request.rs
 ref_to_term(_, _, _) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% route.rs
+reply_gate() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% route.rs
+reply_gate_close(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
@@ -280,4 +317,12 @@ tracing_set(_) ->
 
 %% runtime.rs
 version() ->
+    erlang:nif_error(nif_not_loaded).
+
+%% vm_bridge.rs
+visible_names_set(_) ->
+    erlang:nif_error(nif_not_loaded).
+
+%% route.rs
+watch_callers(_) ->
     erlang:nif_error(nif_not_loaded).

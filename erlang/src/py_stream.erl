@@ -6,15 +6,21 @@
 %% travel as values: no Python source is built). Its values are then sent
 %% by the context thread straight to the owner as `{py_stream, Ref,
 %% {data, V}}', then `{py_stream, Ref, done}' or `{py_stream, Ref, {error,
-%% Reason}}'. A relay process lends the generator credit, `?WINDOW' values
-%% at a time, only while the owner's mailbox holds fewer than `?HIGH_WATER'
-%% messages: a fast generator cannot flood a slow owner. `Ref' is an alias
-%% of the relay: `cancel/1' closes the generator (its `finally' runs) and
-%% the stream ends with `{error, <<"cancelled">>}'; so does the owner's
-%% death.
+%% Reason}}' (Reason as `py:call' reports a Python exception: `{Class,
+%% Message}' or `interrupted'). A relay process lends the generator credit,
+%% `?WINDOW' values at a time, only while the owner's mailbox holds fewer
+%% than `?HIGH_WATER' messages: a fast generator cannot flood a slow owner.
+%% `Ref' is an alias of the relay: `cancel/1' closes the generator (its
+%% `finally' runs), interrupting it if it is computing or blocked, and the
+%% stream ends with `{error, <<"cancelled">>}'; so does the owner's death.
+%% The relay watches the driver's request itself: however the driver ends
+%% (even when it cannot send), the owner gets an end message.
 -module(py_stream).
 
 -export([start/5, start/6, cancel/1, collect/2, collect_eval/2]).
+
+%% Request flags understood by the NIF (crates/py-nif/src/request.rs).
+-define(FLAG_RESPONSE, 8).
 
 %% Values lent to the generator at a time.
 -define(WINDOW, 256).
@@ -26,27 +32,38 @@
 -define(IDLE_TIMEOUT, 30000).
 
 %% @doc Starts streaming `Module.Function(*Args, **Kwargs)' to `Owner'.
--spec start(py:name(), py:name(), list(), map(), pid()) -> {ok, reference()}.
-start(Module, Function, Args, Kwargs, Owner) ->
-    source(py:call(Module, Function, Args, Kwargs), Owner).
+-spec start(py:name(), py:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
+start(Module, Function, Args, Kwargs, Owner) when is_pid(Owner) ->
+    source(py:call(Module, Function, Args, Kwargs), Owner);
+start(_Module, _Function, _Args, _Kwargs, _Owner) ->
+    {error, {bad_argument, owner}}.
 
 %% @doc start/5 with the generator made (and run) in context `Ctx'.
--spec start(pid(), py:name(), py:name(), list(), map(), pid()) -> {ok, reference()}.
-start(Ctx, Module, Function, Args, Kwargs, Owner) ->
-    source(py_context:call(Ctx, Module, Function, Args, Kwargs), Owner).
+-spec start(pid(), py:name(), py:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
+start(Ctx, Module, Function, Args, Kwargs, Owner) when is_pid(Ctx), is_pid(Owner) ->
+    source(py_context:call(Ctx, Module, Function, Args, Kwargs), Owner);
+start(Ctx, _Module, _Function, _Args, _Kwargs, Owner) when is_pid(Owner) ->
+    {error, {bad_argument, {context, Ctx}}};
+start(_Ctx, _Module, _Function, _Args, _Kwargs, _Owner) ->
+    {error, {bad_argument, owner}}.
 
 %% @doc Collects every value of the stream of `Module.Function(*Args,
-%% **Kwargs)'.
+%% **Kwargs)'. An error after some values were received keeps them:
+%% `{error, {partial, Values, Reason}}'.
 -spec collect({py:name(), py:name(), list(), map()}, timeout()) -> {ok, list()} | {error, term()}.
 collect({Module, Function, Args, Kwargs}, Idle) ->
-    {ok, Ref} = start(Module, Function, Args, Kwargs, self()),
-    gather(Ref, Idle, []).
+    case start(Module, Function, Args, Kwargs, self()) of
+        {ok, Ref} -> gather(Ref, Idle, []);
+        Error -> Error
+    end.
 
 %% @doc Collects every value of the iterable `Code' evaluates to.
 -spec collect_eval({binary() | string(), map()}, timeout()) -> {ok, list()} | {error, term()}.
 collect_eval({Code, Locals}, Idle) ->
-    {ok, Ref} = source(py:eval(Code, Locals), self()),
-    gather(Ref, Idle, []).
+    case source(py:eval(Code, Locals), self()) of
+        {ok, Ref} -> gather(Ref, Idle, []);
+        Error -> Error
+    end.
 
 %% @doc Stops a stream. Always `ok' (also for streams that ended).
 -spec cancel(reference()) -> ok.
@@ -61,8 +78,14 @@ cancel(Ref) when is_reference(Ref) ->
 %% streams from here; an error ends the stream at once.
 source(Result, Owner) ->
     Parent = self(),
-    Relay = spawn(fun() -> relay_init(Parent, Owner, Result) end),
-    receive {Relay, Ref} -> {ok, Ref} end.
+    {Relay, Mon} = spawn_monitor(fun() -> relay_init(Parent, Owner, Result) end),
+    receive
+        {Relay, Ref} ->
+            erlang:demonitor(Mon, [flush]),
+            {ok, Ref};
+        {'DOWN', Mon, process, Relay, Reason} ->
+            {error, {stream_failed, Reason}}
+    end.
 
 relay_init(Parent, Owner, Result) ->
     Ref = alias(),
@@ -78,50 +101,77 @@ relay_init(Parent, Owner, Result) ->
                 false -> Owner ! {py_stream, Ref, {error, <<"not an iterable">>}}
             end;
         {error, Reason} ->
-            Owner ! {py_stream, Ref, {error, reason_text(Reason)}}
+            Owner ! {py_stream, Ref, {error, Reason}}
     end,
     unalias(Ref).
 
 drive(Owner, OwnerMon, Ref, Handle) ->
     case py_nif:ref_context(Handle) of
         Ctx when is_pid(Ctx) -> drive(Owner, OwnerMon, Ref, Handle, Ctx);
-        _ -> Owner ! {py_stream, Ref, {error, <<"the generator's context is gone">>}}
+        _ -> Owner ! {py_stream, Ref, {error, {context_died, noproc}}}
     end.
 
+%% The driver runs as a request of this relay's, so its end (and any error
+%% that kept it from telling the owner) comes back here.
 drive(Owner, OwnerMon, Ref, Handle, Ctx) ->
     {ok, Credit} = py_channel:new(),
     ok = py_channel:send(Credit, ?WINDOW),
     CtxMon = monitor(process, Ctx),
-    ok = py:cast(Ctx, '_erlang_channel', '_stream_run', [Handle, Owner, self(), Ref, Credit]),
-    relay(#{owner => Owner, owner_mon => OwnerMon, ctx_mon => CtxMon, ref => Ref, credit => Credit,
-            waiting => false}).
+    Tag = make_ref(),
+    Args = [Handle, Owner, self(), Ref, Credit],
+    case py_context:submit_call(Ctx, Tag, '_erlang_channel', '_stream_run', Args, #{}, undefined,
+                                ?FLAG_RESPONSE, infinity) of
+        Seq when is_integer(Seq) ->
+            relay(#{owner => Owner, owner_mon => OwnerMon, ctx => Ctx, ctx_mon => CtxMon, ref => Ref,
+                    credit => Credit, tag => Tag, seq => Seq, waiting => false, stopping => false});
+        {error, context_stopped} ->
+            Owner ! {py_stream, Ref, {error, {context_died, noproc}}};
+        {error, Reason} ->
+            Owner ! {py_stream, Ref, {error, Reason}}
+    end.
 
-relay(#{ref := Ref, credit := Credit, owner := Owner} = S) ->
+relay(#{ref := Ref, tag := Tag, owner := Owner} = S) ->
     receive
         {py_stream_more, Ref} ->
             relay(lend(S));
         {py_stream_recheck, Ref} ->
             relay(lend(S#{waiting := false}));
-        {py_stream_end, Ref} ->
-            ok;
         {py_stream_cancel, Ref} ->
-            ok = py_channel:close(Credit),
-            finish(S);
+            relay(stop(S));
         {'DOWN', Mon, process, _, _} when Mon =:= map_get(owner_mon, S) ->
-            ok = py_channel:close(Credit),
-            finish(S);
+            relay(stop(S#{owner := none}));
+        {py_response, Tag, Result} ->
+            ended(S, Result);
         {'DOWN', Mon, process, _, Reason} when Mon =:= map_get(ctx_mon, S) ->
-            Owner ! {py_stream, Ref, {error, reason_text({context_died, Reason})}}
+            tell(Owner, Ref, {error, {context_died, Reason}})
     end.
 
-%% After a cancel: wait for the generator to wind down (it reports the
-%% end itself), or for its context to die.
-finish(#{ref := Ref, ctx_mon := CtxMon}) ->
-    receive
-        {py_stream_end, Ref} -> ok;
-        {'DOWN', CtxMon, process, _, _} -> ok
-    end.
+%% Cancel: the credit channel closes (the driver stops before its next
+%% value) and the driver is interrupted (a generator that computes or
+%% blocks is stopped too; its `finally' runs).
+stop(#{stopping := true} = S) ->
+    S;
+stop(#{credit := Credit, ctx := Ctx, seq := Seq} = S) ->
+    ok = py_channel:close(Credit),
+    _ = py_nif:context_interrupt(Ctx, Seq),
+    S#{stopping := true}.
 
+%% The driver's request ended: `true' means it told the owner itself.
+ended(_S, {ok, true}) ->
+    ok;
+ended(#{owner := Owner, ref := Ref, stopping := Stopping}, Result) ->
+    Reason = case {Stopping, py_context:finish(Result, false)} of
+                 {true, _} -> <<"cancelled">>;
+                 {false, {error, R}} -> R;
+                 {false, Other} -> {unexpected_result, Other}
+             end,
+    tell(Owner, Ref, {error, Reason}).
+
+tell(none, _Ref, _End) -> ok;
+tell(Owner, Ref, End) -> Owner ! {py_stream, Ref, End}.
+
+lend(#{owner := none} = S) ->
+    S;
 lend(#{owner := Owner, credit := Credit, ref := Ref, waiting := Waiting} = S) ->
     case erlang:process_info(Owner, message_queue_len) of
         {message_queue_len, N} when N >= ?HIGH_WATER ->
@@ -138,12 +188,11 @@ gather(Ref, Idle, Acc) ->
     receive
         {py_stream, Ref, {data, V}} -> gather(Ref, Idle, [V | Acc]);
         {py_stream, Ref, done} -> {ok, lists:reverse(Acc)};
-        {py_stream, Ref, {error, Reason}} -> {error, Reason}
+        {py_stream, Ref, {error, Reason}} -> failed(Reason, Acc)
     after Idle ->
         cancel(Ref),
-        {error, timeout}
+        failed(timeout, Acc)
     end.
 
-reason_text(Reason) when is_binary(Reason) -> Reason;
-reason_text({Class, Message}) when is_atom(Class), is_list(Message) -> unicode:characters_to_binary(Message);
-reason_text(Reason) -> iolist_to_binary(io_lib:format("~0tp", [Reason])).
+failed(Reason, []) -> {error, Reason};
+failed(Reason, Acc) -> {error, {partial, lists:reverse(Acc), Reason}}.

@@ -111,7 +111,7 @@ loop_ref(Ctx) ->
 
 %% `'__main__'' is the context's own namespace, as for py_context:call.
 submit(Ctx, Module, Function, Args, Kwargs) ->
-    Ref = make_ref(),
+    Ref = py_nif:reply_gate(),
     ok = py_event_loop:submit(Ctx, Ref, Module, Function, Args, Kwargs, context),
     {ok, Ref}.
 

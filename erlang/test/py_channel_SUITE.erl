@@ -231,15 +231,17 @@ buffer_memoryview_pins(Config) ->
     ok = py_buffer:write(Buf, <<"12345678">>),
     Self = self(),
     ok = py:register_function(view_check, fun([]) ->
-                                                  Self ! {view_held, py_buffer:write(Buf, <<"more">>)},
+                                                  Self ! {view_held, self(), py_buffer:write(Buf, <<"more">>)},
                                                   receive go_on -> ok end
                                           end),
-    Caller = spawn_link(fun() -> Self ! {result, call(Config, hold_view, [Buf, Self])} end),
+    _ = spawn_link(fun() -> Self ! {result, call(Config, hold_view, [Buf, Self])} end),
     receive {<<"viewing">>, Seen} -> ?assertEqual(<<"12345678">>, Seen) after 30000 -> ct:fail(no_view) end,
     %% While Python holds a memoryview, growing (moving) the memory fails.
-    receive {view_held, W} -> ?assertEqual({error, write_failed}, W) after 30000 -> ct:fail(no_check) end,
-    %% The callback runs in the calling process (Caller): let it return.
-    Caller ! go_on,
+    Serving = receive {view_held, P, W} -> ?assertEqual({error, write_failed}, W), P
+              after 30000 -> ct:fail(no_check)
+              end,
+    %% Let the callback return.
+    Serving ! go_on,
     ?assertEqual({ok, 8}, result()),
     %% Released: it grows again.
     ?assertEqual(ok, py_buffer:write(Buf, <<"more">>)).

@@ -102,9 +102,11 @@ cancel_runs_finally(_Config) ->
     ok = py:stream_cancel(Ref).
 
 errors_end_the_stream(_Config) ->
-    ?assertEqual({error, <<"broke after 3">>}, py:stream('__main__', fails_after, [3])),
+    %% The values received before the error are kept.
+    ?assertEqual({error, {partial, [0, 1, 2], {'ValueError', "broke after 3"}}},
+                 py:stream('__main__', fails_after, [3])),
     {ok, Ref} = py:stream_start('__main__', fails_after, [2]),
-    ?assertEqual([{data, 0}, {data, 1}, {error, <<"broke after 2">>}], events(Ref)),
+    ?assertEqual([{data, 0}, {data, 1}, {error, {'ValueError', "broke after 2"}}], events(Ref)),
     ?assertMatch({error, _}, py:stream('__main__', no_such_generator, [])),
     ?assertMatch({error, _}, py:stream(no_such_module_here, f, [])),
     ?assertMatch({error, _}, py:stream('__main__', count, [not_a_number])).

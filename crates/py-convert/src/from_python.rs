@@ -42,9 +42,13 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         ConvertError::Python(PyErrInfo::fetch(self.py))
     }
 
+    /// Entering a container (or a value converted through Python code) at
+    /// `depth`: refused past the nesting limit, or when the thread's stack
+    /// runs low (values converted through Python recurse through the
+    /// interpreter too).
     #[inline]
     fn enter(&self, depth: usize) -> Result<(), ConvertError> {
-        if depth >= self.max_depth {
+        if depth >= self.max_depth || !crate::guard::stack_has_room() {
             Err(ConvertError::NestingTooDeep(self.max_depth))
         } else {
             Ok(())
@@ -153,8 +157,12 @@ impl<K: TermSink> FromPy<'_, '_, K> {
                 return self.iterable(obj, depth);
             }
             let obj = PyObj::from_borrowed(NonNull::new_unchecked(obj));
+            // The plain value is one level down: an object whose `tolist()`
+            // returns itself (a 0-d object array holding itself) must reach
+            // the nesting limit, not recurse at one depth for ever.
+            self.enter(depth)?;
             if let Some(plain) = self.numpy_plain(&obj)? {
-                return self.convert(plain.as_ptr(), depth);
+                return self.convert(plain.as_ptr(), depth + 1);
             }
             self.sink.opaque(self.py, &obj)
         }
@@ -332,6 +340,11 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         Ok(tuple)
     }
 
+    /// A dict. Converting a key or value can run Python code (numpy's
+    /// `tolist()`, a list subclass's items...) that changes the dict; as
+    /// CPython's own iteration does, that is an error rather than a map
+    /// missing entries or holding stale ones.
+    ///
     /// # Safety
     /// Attached thread; `obj` is a live dict.
     unsafe fn dict(&mut self, obj: *mut ffi::PyObject, depth: usize) -> Result<K::Term, ConvertError> {
@@ -343,16 +356,24 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         // SAFETY: caller contract; key and value are held by new references
         // while converted, so a mutation of the dict cannot free them.
         unsafe {
-            let n = ffi::PyDict_Size(obj) as usize;
-            self.elems.reserve(n);
-            self.values.reserve(n);
+            let n = ffi::PyDict_Size(obj);
+            self.elems.reserve(n as usize);
+            self.values.reserve(n as usize);
+            let mut seen: ffi::Py_ssize_t = 0;
             while ffi::PyDict_Next(obj, &mut pos, &mut k, &mut v) != 0 {
+                seen += 1;
+                if seen > n || ffi::PyDict_Size(obj) != n {
+                    return Err(dict_changed(base, vbase, self));
+                }
                 let key = PyObj::from_borrowed(NonNull::new_unchecked(k));
                 let value = PyObj::from_borrowed(NonNull::new_unchecked(v));
                 let kt = self.convert(key.as_ptr(), depth + 1)?;
                 self.elems.push(kt);
                 let vt = self.convert(value.as_ptr(), depth + 1)?;
                 self.values.push(vt);
+            }
+            if seen != n || ffi::PyDict_Size(obj) != n {
+                return Err(dict_changed(base, vbase, self));
             }
         }
         let map = self.sink.map(&self.elems[base..], &self.values[vbase..]);
@@ -384,6 +405,18 @@ impl<K: TermSink> FromPy<'_, '_, K> {
         self.elems.truncate(base);
         Ok(list)
     }
+}
+
+/// The error for a dict changed while it was converted; drops the
+/// children converted so far.
+fn dict_changed<K: TermSink>(base: usize, vbase: usize, cx: &mut FromPy<'_, '_, K>) -> ConvertError {
+    cx.elems.truncate(base);
+    cx.values.truncate(vbase);
+    ConvertError::Python(PyErrInfo {
+        class: "RuntimeError".into(),
+        message: "dictionary changed during conversion".into(),
+        traceback: None,
+    })
 }
 
 /// The value of an exact `int` that fits in one internal digit, read the way

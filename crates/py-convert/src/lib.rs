@@ -48,6 +48,7 @@ pub mod error;
 pub mod etf;
 pub mod etf_term;
 mod from_python;
+pub mod guard;
 pub mod intcache;
 pub mod model;
 pub mod pyobj;

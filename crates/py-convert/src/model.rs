@@ -252,9 +252,7 @@ impl TermSink for ModelSink {
     }
 
     fn atom(&mut self, name: &str) -> Result<usize, ConvertError> {
-        if name.chars().count() > 255 {
-            return Err(ConvertError::BadTerm("atom too long"));
-        }
+        crate::guard::admit_atom(name)?;
         Ok(self.push(Term::Atom(name.to_string())))
     }
 

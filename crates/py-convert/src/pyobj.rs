@@ -149,7 +149,10 @@ impl PyErrInfo {
         }
     }
 
-    /// Describes an exception object.
+    /// Describes an exception object. `str()` of an exception runs its
+    /// code, which may never end: if it is interrupted there, the error is
+    /// reported as that KeyboardInterrupt (no traceback is formatted, which
+    /// would run the same code again).
     pub fn from_exception(_py: Attached<'_>, exc: &PyObj, with_traceback: bool) -> PyErrInfo {
         // SAFETY: the thread is attached (token); every object is owned.
         unsafe {
@@ -157,12 +160,24 @@ impl PyErrInfo {
             let message = match PyObj::from_owned(ffi::PyObject_Str(exc.as_ptr())) {
                 Some(s) => str_to_string(&s).unwrap_or_default(),
                 None => {
+                    let interrupted = ffi::PyErr_ExceptionMatches(ffi::PyExc_KeyboardInterrupt) != 0;
                     ffi::PyErr_Clear();
+                    if interrupted {
+                        return PyErrInfo {
+                            class: "KeyboardInterrupt".into(),
+                            message: String::new(),
+                            traceback: None,
+                        };
+                    }
                     String::from("<exception str() failed>")
                 }
             };
             let traceback = if with_traceback { format_traceback(exc) } else { None };
-            PyErrInfo { class, message, traceback }
+            PyErrInfo {
+                class,
+                message: bounded_head(message, MAX_ERROR_MESSAGE_CHARS),
+                traceback: traceback.map(|t| bounded_tail(t, MAX_TRACEBACK_CHARS)),
+            }
         }
     }
 
@@ -170,6 +185,38 @@ impl PyErrInfo {
     pub fn is(&self, class: &str) -> bool {
         self.class == class
     }
+}
+
+/// Exception messages are cut to this many characters (the rest is replaced
+/// by a note saying how much was cut): an error term must stay small
+/// whatever Python raised.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 8192;
+/// Tracebacks are cut to this many characters, keeping the end (where the
+/// exception was raised).
+pub const MAX_TRACEBACK_CHARS: usize = 65536;
+
+/// `text` if it has at most `max` characters, else its first `max`
+/// characters and a note of how many were cut.
+pub fn bounded_head(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((cut_at, _)) => {
+            let cut = text[cut_at..].chars().count();
+            format!("{}... [{cut} characters cut]", &text[..cut_at])
+        }
+    }
+}
+
+/// `text` if it has at most `max` characters, else a note of how many were
+/// cut and its last `max` characters (a traceback ends where it matters).
+pub fn bounded_tail(text: String, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text;
+    }
+    let cut = total - max;
+    let keep_from = text.char_indices().nth(cut).map_or(text.len(), |(i, _)| i);
+    format!("[{cut} characters cut] ...{}", &text[keep_from..])
 }
 
 /// `"".join(traceback.format_exception(exc))`, or `None` if that fails.

@@ -167,7 +167,7 @@ impl<S: TermSource> ToPy<'_, '_, S> {
 
     #[inline]
     fn enter(&self, depth: usize) -> Result<(), ConvertError> {
-        if depth >= self.max_depth {
+        if depth >= self.max_depth || !crate::guard::stack_has_room() {
             Err(ConvertError::NestingTooDeep(self.max_depth))
         } else {
             Ok(())

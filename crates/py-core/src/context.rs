@@ -13,15 +13,17 @@ use std::cell::Cell;
 use std::ffi::c_ulong;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use py_convert::Limits;
 use pyo3_ffi as ffi;
 
 use crate::handoff::{Mailbox, DEFAULT_POLL_WINDOW};
 use crate::interp::{self, Mode, ThreadState};
+use crate::interrupt::{interrupter, Order};
+use crate::pool::{self, Snapshot};
 use crate::release::{Owner, SubOwner};
 use crate::worker::Worker;
 
@@ -70,10 +72,13 @@ impl Default for ContextOptions {
 
 /// What an interrupter needs to reach the thread, guarded so the
 /// interpreter cannot be destroyed while an interrupt is being delivered.
-struct Target {
-    interp: *mut ffi::PyInterpreterState,
-    ident: c_ulong,
-    alive: bool,
+pub(crate) struct Target {
+    pub(crate) interp: *mut ffi::PyInterpreterState,
+    pub(crate) ident: c_ulong,
+    /// The context's code may still run: cleared (with the GIL released)
+    /// before the thread leaves the context, whether its interpreter then
+    /// ends or waits for reuse.
+    pub(crate) alive: bool,
 }
 
 // SAFETY: the raw interpreter pointer is only dereferenced (by CPython)
@@ -84,9 +89,9 @@ unsafe impl Send for Target {}
 /// task can end its interruptible part early (after replying).
 pub(crate) struct RunState {
     /// Sequence number of the task in progress (0 when none).
-    running: AtomicU64,
+    pub(crate) running: AtomicU64,
     /// An asynchronous KeyboardInterrupt was set and may not be raised yet.
-    interrupt_pending: AtomicBool,
+    pub(crate) interrupt_pending: AtomicBool,
     /// The requests waiting in `block_until`, outermost first, each with
     /// whether it was asked to stop (it raises KeyboardInterrupt once the
     /// requests nested on top of it have returned).
@@ -140,14 +145,51 @@ impl RunState {
             unsafe { interp::clear_async_exception(self.ident.load(Ordering::Relaxed) as c_ulong) };
         }
     }
+
+    /// Whether an interrupt was delivered to the current task (it may have
+    /// fired already, or still wait for the next bytecode).
+    pub(crate) fn interrupt_delivered(&self) -> bool {
+        self.interrupt_pending.load(Ordering::Acquire)
+    }
 }
 
 pub(crate) struct Shared {
     pub(crate) mailbox: Mailbox<Queued>,
-    run: Arc<RunState>,
+    pub(crate) run: Arc<RunState>,
     next_seq: AtomicU64,
-    target: Mutex<Target>,
+    pub(crate) target: Mutex<Target>,
+    /// The context is stopping and its code did not end when asked: the
+    /// terminator (see [`crate::interrupt`]) stops it at every line.
+    pub(crate) doomed: AtomicBool,
+    /// Set once the thread has left this context for good (its interpreter
+    /// ended or waits for reuse); see [`Context::wait_ended`].
+    ended: (Mutex<bool>, Condvar),
 }
+
+impl Shared {
+    fn mark_ended(&self) {
+        *self.ended.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.ended.1.notify_all();
+    }
+}
+
+/// How a context thread reports that it is ready (interpreter id, native
+/// thread id) or why it could not start.
+type Ready = mpsc::Sender<Result<(i64, u64), String>>;
+
+/// A context for a thread to serve: a new thread's first, or the next one
+/// of a thread whose own-GIL interpreter waited for reuse.
+pub(crate) struct Assignment {
+    shared: Arc<Shared>,
+    opts: ContextOptions,
+    ready: Ready,
+}
+
+/// How long `stop_and_wait` lets the code end on its own after the first
+/// interrupt before it dooms the thread.
+const TERMINATE_AFTER: Duration = Duration::from_millis(100);
+/// How often it interrupts again while waiting.
+const REINTERRUPT_EVERY: Duration = Duration::from_millis(50);
 
 /// A running context. Share it with `Arc`; dropping the last handle stops
 /// the thread.
@@ -156,7 +198,6 @@ pub struct Context {
     mode: Mode,
     interp_id: i64,
     native_thread_id: u64,
-    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Context {
@@ -183,27 +224,29 @@ impl Context {
             }),
             next_seq: AtomicU64::new(1),
             target: Mutex::new(Target { interp: std::ptr::null_mut(), ident: 0, alive: false }),
+            doomed: AtomicBool::new(false),
+            ended: (Mutex::new(false), Condvar::new()),
         });
         let (tx, rx) = mpsc::channel();
-        let thread_shared = shared.clone();
         let mode = opts.mode;
-        let handle = thread::Builder::new()
-            .name(opts.name.clone())
-            .stack_size(opts.stack_size)
-            .spawn(move || thread_main(thread_shared, opts, tx))
-            .map_err(|e| format!("cannot start a context thread: {e}"))?;
+        let work = Assignment { shared: shared.clone(), opts, ready: tx };
+        let work = match mode {
+            Mode::OwnGil => pool::assign(work).err(),
+            Mode::Worker => Some(work),
+        };
+        if let Some(work) = work {
+            // Detached: the thread frees its stack when it ends, whoever
+            // still holds the context.
+            thread::Builder::new()
+                .name(work.opts.name.clone())
+                .stack_size(work.opts.stack_size)
+                .spawn(move || thread_main(work))
+                .map_err(|e| format!("cannot start a context thread: {e}"))?;
+        }
         match rx.recv() {
-            Ok(Ok((interp_id, native_thread_id))) => {
-                Ok(Context { shared, mode, interp_id, native_thread_id, thread: Mutex::new(Some(handle)) })
-            }
-            Ok(Err(e)) => {
-                let _ = handle.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = handle.join();
-                Err("the context thread died during start-up".into())
-            }
+            Ok(Ok((interp_id, native_thread_id))) => Ok(Context { shared, mode, interp_id, native_thread_id }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the context thread died during start-up".into()),
         }
     }
 
@@ -251,27 +294,60 @@ impl Context {
         if running == 0 {
             return false;
         }
-        interrupter().send((self.shared.clone(), seq.unwrap_or(running)));
+        interrupter().send(Order::Interrupt(self.shared.clone(), seq.unwrap_or(running)));
         true
     }
 
     /// Stops accepting tasks and interrupts the one running; the thread
-    /// cancels what is queued and exits. (Code that swallows
-    /// KeyboardInterrupt or blocks in C keeps the thread until it returns.)
+    /// cancels what is queued and leaves the context. Does not wait: see
+    /// [`Context::stop_and_wait`].
     pub fn stop(&self) {
         self.shared.mailbox.close();
         self.interrupt(None);
     }
 
-    /// Stops and waits for the thread to exit.
-    pub fn stop_and_join(&self) {
+    /// Stops, then waits up to `grace` for the thread to leave the context.
+    /// Code that ignores the interrupt is stopped harder after a moment:
+    /// the thread is doomed, so its Python code raises KeyboardInterrupt at
+    /// every line until it returns (Python 3.12+). Returns false if the
+    /// thread still runs the context's code at `grace` (blocked in C, or
+    /// on 3.11 swallowing interrupts); it goes on trying.
+    pub fn stop_and_wait(&self, grace: Duration) -> bool {
         self.stop();
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            if h.thread().id() != thread::current().id() {
-                let _ = h.join();
+        let deadline = Instant::now() + grace;
+        if self.wait_ended(TERMINATE_AFTER.min(grace)) {
+            return true;
+        }
+        loop {
+            interrupter().send(Order::Terminate(self.shared.clone()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return self.wait_ended(Duration::ZERO);
+            }
+            if self.wait_ended(REINTERRUPT_EVERY.min(left)) {
+                return true;
             }
         }
+    }
+
+    /// Stops and waits for the thread to leave the context, however long.
+    pub fn stop_and_join(&self) {
+        while !self.stop_and_wait(Duration::from_secs(3600)) {}
+    }
+
+    /// Whether the thread has left the context (its interpreter ended or
+    /// waits for reuse), waiting up to `timeout` for it.
+    pub fn wait_ended(&self, timeout: Duration) -> bool {
+        let (lock, cvar) = &self.shared.ended;
+        let ended = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (ended, _) = cvar.wait_timeout_while(ended, timeout, |e| !*e).unwrap_or_else(|p| p.into_inner());
+        *ended
+    }
+
+    /// Whether the context's code was found ignoring a stop and is being
+    /// stopped at every line.
+    pub fn is_doomed(&self) -> bool {
+        self.shared.doomed.load(Ordering::Acquire)
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -310,21 +386,21 @@ impl Drop for Context {
     }
 }
 
-/// Everything a context thread owns, reachable from waits nested in its
-/// tasks (through [`CURRENT`]).
-struct ContextThread {
+/// Everything a context thread uses while it serves one context,
+/// reachable from waits nested in its tasks (through [`CURRENT`]).
+struct ContextThread<'t> {
     shared: Arc<Shared>,
-    ts: ThreadState,
+    ts: &'t ThreadState,
     worker: Worker,
-    sub_owner: Option<Arc<SubOwner>>,
+    sub_owner: Option<&'t Arc<SubOwner>>,
 }
 
 thread_local! {
     /// The context thread running on this OS thread, if any.
-    static CURRENT: Cell<*const ContextThread> = const { Cell::new(std::ptr::null()) };
+    static CURRENT: Cell<*const ContextThread<'static>> = const { Cell::new(std::ptr::null()) };
 }
 
-impl ContextThread {
+impl ContextThread<'_> {
     fn drain_releases(&self) {
         if let Some(s) = &self.sub_owner {
             s.drain(self.ts.py());
@@ -366,7 +442,7 @@ impl ContextThread {
             Some(item) => Some(item),
             None => {
                 self.ts.detach();
-                let sub = &self.sub_owner;
+                let sub = self.sub_owner;
                 let next = self
                     .shared
                     .mailbox
@@ -411,45 +487,95 @@ impl ContextThread {
     }
 }
 
-fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Result<(i64, u64), String>>) {
-    shared.mailbox.bind_consumer();
-    let ts = match ThreadState::create(opts.mode) {
+/// A context thread: creates its thread state (and for own-GIL contexts
+/// its interpreter), serves its context, and for own-GIL contexts then
+/// resets the interpreter and serves the next context given to it, for as
+/// long as the pool wants it (see [`crate::pool`]).
+fn thread_main(first: Assignment) {
+    let mode = first.opts.mode;
+    let ts = match ThreadState::create(mode) {
         Ok(ts) => ts,
         Err(e) => {
-            let _ = ready.send(Err(e));
+            let _ = first.ready.send(Err(e));
+            first.shared.mark_ended();
             return;
         }
     };
     let ident = interp::current_thread_ident();
-    shared.run.ident.store(ident as u64, Ordering::Relaxed);
-    let sub_owner = match opts.mode {
+    let native_id = native_thread_id();
+    let sub_owner = match mode {
         Mode::Worker => None,
-        Mode::OwnGil => {
-            let waker = shared.clone();
-            Some(SubOwner::new(ts.interp_id(), Arc::new(move || waker.mailbox.poke())))
-        }
+        Mode::OwnGil => Some(SubOwner::new(ts.interp_id())),
     };
-    let owner = match &sub_owner {
-        Some(s) => Owner::Sub(s.clone()),
+    let mut snapshot: Option<Snapshot> = None;
+    let mut work = first;
+    loop {
+        let shared = work.shared.clone();
+        let reusable = serve(&ts, ident, native_id, sub_owner.as_ref(), &mut snapshot, work);
+        shared.mark_ended();
+        drop(shared);
+        let next = match (&sub_owner, reusable) {
+            (Some(_), true) if snapshot.as_ref().is_some_and(|s| s.restore(ts.py())) => {
+                pool::wait_for_work(|| ts.detach(), || ts.attach())
+            }
+            _ => None,
+        };
+        match next {
+            Some(w) => work = w,
+            None => break,
+        }
+    }
+    if let Some(s) = &sub_owner {
+        s.close(ts.py());
+    }
+    // The snapshot belongs to the interpreter: dropped before it ends.
+    drop(snapshot);
+    ts.finish();
+}
+
+/// Serves one context on this thread until it stops. Returns whether the
+/// thread may serve another (its worker started).
+fn serve(
+    ts: &ThreadState,
+    ident: c_ulong,
+    native_id: u64,
+    sub_owner: Option<&Arc<SubOwner>>,
+    snapshot: &mut Option<Snapshot>,
+    work: Assignment,
+) -> bool {
+    let Assignment { shared, opts, ready } = work;
+    shared.mailbox.bind_consumer();
+    shared.run.ident.store(ident, Ordering::Relaxed);
+    let owner = match sub_owner {
+        Some(s) => {
+            let waker = shared.clone();
+            s.set_waker(Arc::new(move || waker.mailbox.poke()));
+            Owner::Sub(s.clone())
+        }
         None => Owner::Main,
     };
+    if let Some(s) = sub_owner {
+        s.drain(ts.py());
+    }
     let worker = match Worker::new(ts.py(), opts.limits, shared.run.clone(), owner) {
         Ok(w) => w,
         Err(e) => {
             let _ = ready.send(Err(e));
-            ts.finish();
-            return;
+            return false;
         }
     };
+    if sub_owner.is_some() && snapshot.is_none() {
+        *snapshot = Snapshot::take(ts.py(), worker.erlang_module());
+    }
     {
         let mut target = shared.target.lock().unwrap_or_else(|p| p.into_inner());
         *target = Target { interp: ts.interp(), ident, alive: true };
     }
-    let native_id = native_thread_id();
     let _ = ready.send(Ok((ts.interp_id(), native_id)));
 
     let ct = ContextThread { shared, ts, worker, sub_owner };
-    CURRENT.with(|c| c.set(&ct));
+    // SAFETY (lifetime): CURRENT is cleared below, before `ct` goes away.
+    CURRENT.with(|c| c.set(std::ptr::from_ref(&ct).cast::<ContextThread<'static>>()));
     loop {
         match ct.next(|| false) {
             Some((seq, task)) => ct.run(seq, task),
@@ -459,22 +585,34 @@ fn thread_main(shared: Arc<Shared>, opts: ContextOptions, ready: mpsc::Sender<Re
     }
     CURRENT.with(|c| c.set(std::ptr::null()));
 
-    let ContextThread { shared, ts, worker, sub_owner } = ct;
+    let ContextThread { shared, worker, .. } = ct;
     // Stopping: no interrupt may reach the interpreter from here on. The
     // interrupter holds the target lock while it waits for this
     // interpreter's GIL, so the GIL must not be held while taking the lock.
     ts.detach();
     shared.target.lock().unwrap_or_else(|p| p.into_inner()).alive = false;
     ts.attach();
+    if shared.doomed.load(Ordering::Acquire) {
+        // SAFETY: attached to this interpreter (just above).
+        unsafe { crate::interrupt::remove_terminator(ts.interp()) };
+    }
+    shared.run.settle();
+    worker.clear_error();
     while let Some((_, task)) = shared.mailbox.try_pop() {
         let _ = catch_unwind(AssertUnwindSafe(|| task.cancel()));
     }
+    shared.mailbox.release_external();
     worker.forget_thread();
     drop(worker);
-    if let Some(s) = &sub_owner {
-        s.close(ts.py());
-    }
-    ts.finish();
+    true
+}
+
+/// Whether the task running on this thread belongs to a context being
+/// stopped the hard way (see [`crate::interrupt`]).
+pub(crate) fn current_task_is_doomed() -> bool {
+    current_thread().is_some_and(|ct| {
+        ct.shared.doomed.load(Ordering::Acquire) && ct.shared.run.running.load(Ordering::Acquire) != 0
+    })
 }
 
 /// The sequence number of the request running on this thread (the
@@ -485,7 +623,7 @@ pub fn running_seq() -> Option<u64> {
     (seq != 0).then_some(seq)
 }
 
-fn current_thread() -> Option<&'static ContextThread> {
+fn current_thread() -> Option<&'static ContextThread<'static>> {
     let ct = CURRENT.with(|c| c.get());
     // SAFETY: CURRENT points at this thread's ContextThread while its loop
     // runs, and is cleared before it ends; callers only use the reference
@@ -756,55 +894,4 @@ fn native_thread_id() -> u64 {
     }
     // SAFETY: gettid has no preconditions (glibc >= 2.30).
     unsafe { gettid() as u64 }
-}
-
-/// The one thread that delivers interrupts: taking another context's GIL
-/// can take milliseconds, which must not happen on a scheduler.
-struct Interrupter {
-    tx: Mutex<mpsc::Sender<(Arc<Shared>, u64)>>,
-}
-
-impl Interrupter {
-    fn send(&self, req: (Arc<Shared>, u64)) {
-        let _ = self.tx.lock().unwrap_or_else(|p| p.into_inner()).send(req);
-    }
-}
-
-fn interrupter() -> &'static Interrupter {
-    static INTERRUPTER: OnceLock<Interrupter> = OnceLock::new();
-    INTERRUPTER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<(Arc<Shared>, u64)>();
-        thread::Builder::new()
-            .name("py-interrupter".into())
-            .spawn(move || {
-                for (shared, seq) in rx {
-                    deliver_interrupt(&shared, seq);
-                }
-            })
-            .expect("spawn the interrupter thread");
-        Interrupter { tx: Mutex::new(tx) }
-    })
-}
-
-fn deliver_interrupt(shared: &Shared, seq: u64) {
-    let target = shared.target.lock().unwrap_or_else(|p| p.into_inner());
-    if !target.alive {
-        return;
-    }
-    // SAFETY: the target lock is held, so the context thread cannot end the
-    // interpreter (it takes the lock and clears `alive` first).
-    unsafe {
-        interp::raise_keyboard_interrupt(target.interp, target.ident, || {
-            // Checked with the target's GIL held: the context thread only
-            // changes `running` while holding it.
-            if shared.run.running.load(Ordering::Acquire) == seq {
-                shared.run.interrupt_pending.store(true, Ordering::Release);
-                true
-            } else {
-                false
-            }
-        });
-    }
-    // A request waiting in `block_until` notices the interrupt only when woken.
-    shared.mailbox.poke();
 }

@@ -161,14 +161,13 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     }
 }
 
-static mut METHODS: [ffi::PyMethodDef; 16] = [
+static mut METHODS: [ffi::PyMethodDef; 15] = [
     fast(c"call", erlang_call, c"call(name, *args): run the Erlang function registered as `name`."),
     fast(c"send", erlang_send, c"send(pid, term): send `term` to an Erlang process."),
     fast(c"whereis", erlang_whereis, c"whereis(name): the Pid registered as `name`, or None."),
     fast(c"atom", erlang_atom, c"atom(name): an Erlang atom (a process-wide budget applies)."),
     fast(c"consume_time_slice", erlang_consume_time_slice, c"consume_time_slice(percent): always False here."),
     fast(c"_is_registered", erlang_is_registered, c""),
-    fast(c"_in_vm", erlang_in_vm, c""),
     fast(c"_log", erlang_log, c""),
     fast(c"_log_level", erlang_log_level, c""),
     fast(c"_trace", erlang_trace, c""),
@@ -217,8 +216,6 @@ crate::fastcall_entry!(erlang_atom, |py, module, args| {
     let [name] = args.as_slice() else { return wrong_args(c"atom(name) takes 1 argument") };
     b.atom(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
 });
-
-crate::fastcall_entry!(erlang_in_vm, |_py, _module, _args| { boolean(bridge().is_some()) });
 
 // `_set_namespace_template(globals)`: process-local namespaces of this
 // context start as copies of `globals` (the context's preload); None

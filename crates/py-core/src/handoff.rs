@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,8 @@ pub struct Mailbox<T> {
     poll_window: Duration,
     /// A socket pair for a consumer that blocks in a poller (an event
     /// loop's `select`) instead of parking: wake-ups are written to it.
-    external: OnceLock<(UnixStream, UnixStream)>,
+    /// Made on first use, closed by [`Mailbox::release_external`].
+    external: Mutex<Option<Arc<(UnixStream, UnixStream)>>>,
     /// The consumer is blocked in a poller, not parked.
     external_mode: AtomicBool,
 }
@@ -48,7 +49,7 @@ impl<T> Mailbox<T> {
             closed: AtomicBool::new(false),
             consumer: OnceLock::new(),
             poll_window,
-            external: OnceLock::new(),
+            external: Mutex::new(None),
             external_mode: AtomicBool::new(false),
         }
     }
@@ -56,13 +57,25 @@ impl<T> Mailbox<T> {
     /// The descriptor a poller watches (readable) to learn that an item
     /// came while the consumer blocks in it; see [`Mailbox::sleep_external`].
     pub fn external_wake_fd(&self) -> Option<RawFd> {
-        if self.external.get().is_none() {
+        let mut external = self.external.lock().unwrap_or_else(|p| p.into_inner());
+        if external.is_none() {
             let pair = UnixStream::pair().ok()?;
             pair.0.set_nonblocking(true).ok()?;
             pair.1.set_nonblocking(true).ok()?;
-            let _ = self.external.set(pair);
+            *external = Some(Arc::new(pair));
         }
-        self.external.get().map(|(reader, _)| reader.as_raw_fd())
+        external.as_ref().map(|pair| pair.0.as_raw_fd())
+    }
+
+    /// Closes the wake-up socket pair, if one was made (the consumer is
+    /// done with pollers: its context ended).
+    pub fn release_external(&self) {
+        self.external_mode.store(false, Ordering::Release);
+        self.external.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn external_pair(&self) -> Option<Arc<(UnixStream, UnixStream)>> {
+        self.external.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Consumer side, before blocking in a poller that watches
@@ -88,9 +101,9 @@ impl<T> Mailbox<T> {
     pub fn end_external(&self) {
         self.sleeping.store(false, Ordering::Relaxed);
         self.external_mode.store(false, Ordering::Release);
-        if let Some((reader, _)) = self.external.get() {
+        if let Some(pair) = self.external_pair() {
             let mut buf = [0u8; 64];
-            while matches!((&*reader).read(&mut buf), Ok(n) if n > 0) {}
+            while matches!((&pair.0).read(&mut buf), Ok(n) if n > 0) {}
         }
     }
 
@@ -128,9 +141,9 @@ impl<T> Mailbox<T> {
 
     fn wake(&self) {
         if self.external_mode.load(Ordering::Acquire) {
-            if let Some((_, writer)) = self.external.get() {
+            if let Some(pair) = self.external_pair() {
                 // A full socket already holds a wake-up.
-                let _ = (&*writer).write(&[1]);
+                let _ = (&pair.1).write(&[1]);
                 return;
             }
         }

@@ -187,31 +187,37 @@ pub(crate) fn current_thread_ident() -> c_ulong {
     unsafe { ffi::PyThread_get_thread_ident() }
 }
 
-/// Raises KeyboardInterrupt asynchronously in the thread `ident` of the
-/// interpreter `interp`, from a thread that is not attached to anything.
-/// `still_wanted` is checked with the GIL held, right before raising.
+/// Runs `f` attached to the interpreter `interp` through a temporary
+/// thread state, from a thread that is not attached to anything.
 ///
 /// # Safety
 /// `interp` must stay alive for the whole call (callers hold the context's
-/// target lock, which interpreter destruction also takes).
-pub(crate) unsafe fn raise_keyboard_interrupt(
-    interp: *mut ffi::PyInterpreterState,
-    ident: c_ulong,
-    still_wanted: impl FnOnce() -> bool,
-) -> bool {
+/// target lock, which interpreter destruction also takes); the calling
+/// thread is not attached.
+pub(crate) unsafe fn with_interpreter<R>(interp: *mut ffi::PyInterpreterState, f: impl FnOnce() -> R) -> Option<R> {
     // SAFETY: the caller keeps `interp` alive; the temporary thread state
     // is created, attached, cleared and deleted on this thread.
     unsafe {
         let ts = ffi::PyThreadState_New(interp);
         if ts.is_null() {
-            return false;
+            return None;
         }
         ffi::PyEval_RestoreThread(ts);
-        let raised = still_wanted() && ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_KeyboardInterrupt) == 1;
+        let result = f();
         ffi::PyThreadState_Clear(ts);
         ffi::PyThreadState_DeleteCurrent();
-        raised
+        Some(result)
     }
+}
+
+/// Raises KeyboardInterrupt asynchronously in the thread `ident` of the
+/// current interpreter.
+///
+/// # Safety
+/// The calling thread is attached to the interpreter `ident` runs in.
+pub(crate) unsafe fn raise_async_keyboard_interrupt(ident: c_ulong) -> bool {
+    // SAFETY: caller contract.
+    unsafe { ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_KeyboardInterrupt) == 1 }
 }
 
 /// Withdraws an asynchronous exception that was not raised yet.

@@ -22,8 +22,11 @@ mod dl;
 pub mod erlang_module;
 pub mod handoff;
 pub mod interp;
+mod interrupt;
+pub mod pool;
 pub mod release;
 pub mod runtime;
+pub mod sandbox;
 pub mod worker;
 
 pub use context::{

@@ -9,13 +9,13 @@
 //!   thread that started Python (it owns the main thread state and has
 //!   nothing else to do);
 //! * objects of an own-GIL sub-interpreter go to the release queue of the
-//!   context that owns that interpreter. If that context has ended, its
-//!   interpreter (and the object with it) is already gone and the pointer
-//!   is simply forgotten.
+//!   thread that owns that interpreter (drained before each request, and
+//!   when the interpreter is reset for reuse). If the interpreter has
+//!   ended, the object is already gone and the pointer is simply forgotten.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_deque::{Injector, Steal};
 use py_convert::{Attached, PyObj};
@@ -30,20 +30,28 @@ struct Released(NonNull<ffi::PyObject>);
 // to the object's interpreter; in transit it is just an address.
 unsafe impl Send for Released {}
 
-/// The release queue of an own-GIL context: drained by its thread.
+/// A thread's wake-up call.
+type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The release queue of an own-GIL interpreter: drained by its thread.
 pub struct SubOwner {
     queue: Injector<Released>,
-    /// Cleared (by the context thread, before it ends the interpreter)
+    /// Cleared (by the owning thread, before it ends the interpreter)
     /// once nothing may be released any more.
     alive: AtomicBool,
     interp_id: i64,
-    /// Wakes the context thread when something is queued.
-    wake: Arc<dyn Fn() + Send + Sync>,
+    /// Wakes the owning thread's current context when something is queued.
+    wake: Mutex<Option<Wake>>,
 }
 
 impl SubOwner {
-    pub(crate) fn new(interp_id: i64, wake: Arc<dyn Fn() + Send + Sync>) -> Arc<SubOwner> {
-        Arc::new(SubOwner { queue: Injector::new(), alive: AtomicBool::new(true), interp_id, wake })
+    pub(crate) fn new(interp_id: i64) -> Arc<SubOwner> {
+        Arc::new(SubOwner { queue: Injector::new(), alive: AtomicBool::new(true), interp_id, wake: Mutex::new(None) })
+    }
+
+    /// How to wake the thread while it serves its current context.
+    pub(crate) fn set_waker(&self, wake: Wake) {
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
     }
 
     /// Releases everything queued. The caller's thread is attached to this
@@ -98,7 +106,10 @@ impl Owner {
                     // Closed between the check and the push: the context
                     // thread drains once more after closing, or the
                     // interpreter is gone and the entry is never touched.
-                    (s.wake)();
+                    let wake = s.wake.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if let Some(wake) = wake {
+                        wake();
+                    }
                 }
             }
         }

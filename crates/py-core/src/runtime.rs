@@ -43,6 +43,9 @@ pub struct RuntimeConfig {
     /// Leave glibc's malloc thresholds as the host process set them
     /// (see [`tune_glibc_malloc`]).
     pub keep_malloc_thresholds: bool,
+    /// Refuse process creation from Python (see [`crate::sandbox`]); the
+    /// NIF turns it on, since forking the VM is never safe.
+    pub forbid_process_creation: bool,
 }
 
 /// Blocks below this size come from malloc's heaps, above it from mmap.
@@ -192,6 +195,9 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
     unsafe {
         if ffi::Py_IsInitialized() != 0 {
             return Err("Python is already initialised in this process by someone else".into());
+        }
+        if config.forbid_process_creation {
+            crate::sandbox::install();
         }
         if ffi::PyImport_AppendInittab(c"erlang".as_ptr(), Some(erlang_module::init_erlang_module)) != 0 {
             return Err("cannot register the erlang module".into());

@@ -163,9 +163,23 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
     }
 
     /// Ends the interruptible part of the current task: an interrupt aimed
-    /// at it is ignored from now on (call after replying, before cleanup).
-    pub fn settle_request(&self) {
+    /// at it is ignored from now on (call once its result is converted,
+    /// before replying). Returns true if an interrupt reached the task but
+    /// its Python code never saw it: it came while C code ran (a call
+    /// straight to a C function, a conversion) and no bytecode ran after.
+    /// The task then reports itself interrupted, as the caller asked,
+    /// rather than losing the interrupt.
+    pub fn settle_request(&self) -> bool {
+        let mut unseen = false;
+        if self.run.interrupt_delivered() {
+            // A pending asynchronous exception fires at the first bytecode.
+            if let Err(e) = self.eval(b"None", None, None) {
+                unseen = e.class == "KeyboardInterrupt";
+            }
+            self.clear_error();
+        }
         self.run.settle();
+        unseen
     }
 
     #[inline]

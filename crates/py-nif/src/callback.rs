@@ -19,7 +19,8 @@
 //! that should answer dies first, the ticket is collected and the waiting
 //! Python code gets `erlang.ErlangError` instead of waiting forever. A
 //! caller that gives up on its request (timeout) closes its route first
-//! ([`abandon`]), so later callbacks of that request go to `py_callback`.
+//! ([`crate::route::abandon`]), so later callbacks of that request go to
+//! `py_callback`.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -33,18 +34,17 @@ use py_convert::model::{ModelSink, Term as ModelTerm};
 use py_convert::{etf, py_to_term, term_to_py, Attached, ConvertError, ErlTypes, PyObj, TermSource};
 use py_core::erlang_module::{self as erlang_module, raise_erlang, PyExc};
 use py_core::{WaitError, Worker};
-use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
 use crate::context::ContextRes;
 use crate::enif::{self, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
 use crate::reply::{atom, binary, tuple};
+use crate::route::RouteState;
 
 rustler::atoms! {
     ok,
     heavy,
-    not_running,
 }
 
 /// Results with more terms than this are copied on a dirty scheduler.
@@ -127,58 +127,6 @@ impl Drop for Ticket {
 // ---------------------------------------------------------------------------
 // The route of the request running on this thread
 
-/// Whether a request's caller still waits for its reply (and so serves its
-/// callbacks). Shared by the request and its context's [`Routes`].
-pub struct RouteState {
-    caller: ErlNifPid,
-    /// Cleared by [`abandon`]; sends to the caller happen under this lock,
-    /// so none can follow the abandonment.
-    open: Mutex<bool>,
-}
-
-impl RouteState {
-    pub fn is_open(&self) -> bool {
-        *self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs `send` if the caller still waits, ordered against [`abandon`]:
-    /// once that has returned, nothing more reaches the caller.
-    pub fn send_if_open(&self, send: impl FnOnce() -> bool) -> bool {
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        *open && send()
-    }
-}
-
-/// The routes of one context's requests that have not ended, by sequence
-/// number, for [`abandon`].
-#[derive(Default)]
-pub struct Routes(Mutex<HashMap<u64, Arc<RouteState>>>);
-
-impl Routes {
-    /// Registers a request about to be queued as `seq`.
-    pub fn open(&self, seq: u64, caller: ErlNifPid) -> Arc<RouteState> {
-        let state = Arc::new(RouteState { caller, open: Mutex::new(true) });
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, state.clone());
-        state
-    }
-
-    /// Forgets a request that ended (or never ran).
-    pub fn end(&self, seq: u64) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
-    }
-}
-
-/// The caller of request `seq` stops waiting (timeout): callbacks the
-/// request makes from now on go to `py_callback`, its reply is not sent, and
-/// if it has not started it will not run. Every callback or reply sent to
-/// the caller before this returns is already in its mailbox.
-pub fn abandon(ctx: &ContextRes, seq: u64) {
-    let state = ctx.routes.0.lock().unwrap_or_else(|p| p.into_inner()).get(&seq).cloned();
-    if let Some(state) = state {
-        *state.open.lock().unwrap_or_else(|p| p.into_inner()) = false;
-    }
-}
-
 /// What a callback needs to know about the request it is made from.
 #[derive(Clone, Copy)]
 struct Route {
@@ -218,7 +166,7 @@ fn send_to_caller(route: &Route, env: &mut MsgEnv, msg: RawTerm) -> bool {
     // SAFETY: a route is only set while its request runs, which holds the
     // route state.
     let state = unsafe { &*state };
-    state.send_if_open(|| env.send_and_clear(&state.caller, msg))
+    state.serves_callbacks() && state.send_if_open(|| env.send_and_clear(&state.caller, msg))
 }
 
 // ---------------------------------------------------------------------------
@@ -291,6 +239,24 @@ fn answer(ticket: &Ticket, result: Term<'_>) {
 // ---------------------------------------------------------------------------
 // Making calls
 
+/// Who serves a callback: a function registered from Erlang (by its name,
+/// a binary in the message), or one of the library's own operations (an
+/// atom in the message, which no `erlang.call` can produce, so Python
+/// cannot reach them by name).
+#[derive(Clone, Copy)]
+pub enum Callee<'a> {
+    Registered(&'a str),
+    Internal(&'static str),
+}
+
+impl Callee<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Callee::Registered(n) | Callee::Internal(n) => n,
+        }
+    }
+}
+
 /// What a callback's arguments are built from.
 pub enum Args<'a> {
     /// Python values, converted here.
@@ -306,7 +272,7 @@ fn callback_message(
     types: &ErlTypes,
     env: &MsgEnv,
     ticket: &ResourceArc<Ticket>,
-    name: &str,
+    callee: Callee<'_>,
     args: &Args<'_>,
     route: Option<&Route>,
 ) -> Result<RawTerm, ConvertError> {
@@ -316,7 +282,11 @@ fn callback_message(
         Args::Python(values) => python_args(py, types, e, values, route)?,
     };
     let ticket = enif::with_env(e, |env| ticket.encode(env).as_c_arg());
-    Ok(tuple(e, &[atom(e, "py_callback"), ticket, binary(e, name.as_bytes()), args]))
+    let name = match callee {
+        Callee::Registered(n) => binary(e, n.as_bytes()),
+        Callee::Internal(op) => atom(e, op),
+    };
+    Ok(tuple(e, &[atom(e, "py_callback"), ticket, name, args]))
 }
 
 fn python_args(
@@ -409,13 +379,13 @@ fn dispatch(
 
 /// `erlang.call(name, *args)`: runs the registered Erlang function and
 /// returns its result (C-API style: `None` with an exception set).
-pub fn call(py: Attached<'_>, module: &PyObj, name: &str, args: Args<'_>) -> Option<PyObj> {
+pub fn call(py: Attached<'_>, module: &PyObj, callee: Callee<'_>, args: Args<'_>) -> Option<PyObj> {
     let types = py_core::erlang_module::module_types(module)?;
     let route = ROUTE.with(|r| r.get());
     let slot = Arc::new(Slot::new(Notify::Waker(py_core::current_waker())));
     let ticket = ResourceArc::new(Ticket { slot: slot.clone() });
     let mut env = MsgEnv::new();
-    let msg = match callback_message(py, types, &env, &ticket, name, &args, route.as_ref()) {
+    let msg = match callback_message(py, types, &env, &ticket, callee, &args, route.as_ref()) {
         Ok(m) => m,
         Err(e) => return raise_convert(py, &e),
     };
@@ -434,7 +404,7 @@ pub fn call(py: Attached<'_>, module: &PyObj, name: &str, args: Args<'_>) -> Opt
             return None;
         }
     }
-    finish(py, module, types, name, slot.take())
+    finish(py, module, types, callee.text(), slot.take())
 }
 
 /// Turns an answer into the call's Python result or exception.
@@ -512,10 +482,12 @@ pub fn async_start(py: Attached<'_>, module: &PyObj, name: &str, args: &[PyObj])
     let ticket = ResourceArc::new(Ticket { slot: slot.clone() });
     let route = ROUTE.with(|r| r.get());
     let mut env = MsgEnv::new();
-    let msg = match callback_message(py, types, &env, &ticket, name, &Args::Python(args), route.as_ref()) {
-        Ok(m) => m,
-        Err(e) => return raise_convert(py, &e),
-    };
+    let msg =
+        match callback_message(py, types, &env, &ticket, Callee::Registered(name), &Args::Python(args), route.as_ref())
+        {
+            Ok(m) => m,
+            Err(e) => return raise_convert(py, &e),
+        };
     drop(ticket);
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let token = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -546,17 +518,4 @@ pub fn async_finish(py: Attached<'_>, module: &PyObj, token: u64) -> Option<PyOb
 /// is dropped.
 pub fn async_cancel(token: u64) {
     pending().lock().unwrap_or_else(|p| p.into_inner()).remove(&token);
-}
-
-/// `context_abandon(Ctx, Seq) -> ok | not_running`: the caller of request
-/// `Seq` gives up (timeout): interrupts it if it runs, drops it if it has
-/// not started, and sends its later callbacks to `py_callback`.
-#[rustler::nif]
-fn context_abandon(ctx: ResourceArc<ContextRes>, seq: u64) -> rustler::Atom {
-    abandon(&ctx, seq);
-    if ctx.ctx.interrupt(Some(seq)) {
-        ok()
-    } else {
-        not_running()
-    }
 }

@@ -246,7 +246,9 @@ fn live(d: &SharedDictRes) -> rustler::NifResult<&SharedDict> {
 #[rustler::nif]
 fn shared_dict_get<'a>(env: Env<'a>, d: ResourceArc<SharedDictRes>, key: Binary<'a>) -> rustler::NifResult<Term<'a>> {
     match live(&d)?.get(key.as_slice()) {
-        Ok(Some(v)) => match enif::binary_to_term(NifEnv::of(env), &v, false) {
+        // Python may have written the value: decoded in safe mode, so it
+        // can hold no atom the atom gate did not admit when it was written.
+        Ok(Some(v)) => match enif::binary_to_term(NifEnv::of(env), &v, true) {
             Some(t) => Ok((ok(), enif::term(env, t)).encode(env)),
             None => Err(rustler::Error::BadArg),
         },

@@ -1,22 +1,31 @@
-//! Context resources and their lifecycle NIFs: create, destroy, interrupt,
-//! describe. Requests to a context are in [`crate::request`].
+//! Context resources and their lifecycle NIFs: create, find by pid,
+//! destroy, interrupt, describe. Requests to a context are in
+//! [`crate::request`].
+//!
+//! Every context is registered under the pid of the `py_context` process
+//! that created it until it is destroyed, so Erlang code passes the pid and
+//! no process keeps a copy of the resource: a stopped context leaves no
+//! reference behind in its callers.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
 
 use py_core::{Context, ContextOptions, Mode};
-use rustler::{Encoder, Env, LocalPid, ResourceArc, Term};
+use rustler::{Encoder, Env, LocalPid, Monitor, ResourceArc, Term};
+
+use crate::atoms;
 
 rustler::atoms! {
-    ok,
-    error,
     worker,
     owngil,
     all,
-    not_running,
     invalid_mode,
-    bad_argument,
     interp_id,
     thread_id,
     mode,
     busy,
+    stopping,
 }
 
 pub struct ContextRes {
@@ -24,16 +33,44 @@ pub struct ContextRes {
     /// The `py_context` process that created it (where operations on the
     /// object handles this context makes are routed).
     pub owner: Option<LocalPid>,
-    /// Routes of unfinished requests to their waiting callers (see
-    /// `callback::abandon`).
-    pub routes: crate::callback::Routes,
+    /// Unfinished requests with a caller (see [`crate::route`]).
+    pub routes: crate::route::Routes,
 }
 
 #[rustler::resource_impl]
-impl rustler::Resource for ContextRes {}
+impl rustler::Resource for ContextRes {
+    const IMPLEMENTS_DOWN: bool = true;
+
+    /// A caller of one of this context's requests died.
+    fn down<'a>(&'a self, _env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
+        crate::route::caller_died(self, &pid);
+    }
+}
+
+/// Live contexts by the pid of their `py_context` process.
+fn registry() -> &'static RwLock<HashMap<LocalPid, ResourceArc<ContextRes>>> {
+    static REGISTRY: std::sync::OnceLock<RwLock<HashMap<LocalPid, ResourceArc<ContextRes>>>> =
+        std::sync::OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Every live (registered) context.
+pub fn live_contexts() -> Vec<ResourceArc<ContextRes>> {
+    registry().read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+}
+
+/// The context a term names: a context pid (registered, not destroyed) or
+/// the context resource itself.
+pub fn context_arg(t: Term<'_>) -> Option<ResourceArc<ContextRes>> {
+    if let Ok(pid) = t.decode::<LocalPid>() {
+        return registry().read().unwrap_or_else(|p| p.into_inner()).get(&pid).cloned();
+    }
+    t.decode::<ResourceArc<ContextRes>>().ok()
+}
 
 /// `context_create(Mode) -> {ok, Ctx, InterpId} | {error, R}`. Runs on a
-/// dirty I/O scheduler: it waits for the thread (and sub-interpreter).
+/// dirty I/O scheduler: it waits for the thread (and sub-interpreter). The
+/// context is registered under the calling process's pid.
 #[rustler::nif(schedule = "DirtyIo")]
 fn context_create<'a>(env: Env<'a>, requested: Term<'a>) -> Term<'a> {
     let mode = if requested == worker().encode(env) {
@@ -41,7 +78,7 @@ fn context_create<'a>(env: Env<'a>, requested: Term<'a>) -> Term<'a> {
     } else if requested == owngil().encode(env) {
         Mode::OwnGil
     } else {
-        return (error(), (invalid_mode(), requested)).encode(env);
+        return (atoms::error(), (invalid_mode(), requested)).encode(env);
     };
     let opts = ContextOptions {
         mode,
@@ -53,9 +90,11 @@ fn context_create<'a>(env: Env<'a>, requested: Term<'a>) -> Term<'a> {
         Ok(ctx) => {
             let id = ctx.interp_id();
             let owner = env.pid();
-            (ok(), ResourceArc::new(ContextRes { ctx, owner: Some(owner), routes: Default::default() }), id).encode(env)
+            let res = ResourceArc::new(ContextRes { ctx, owner: Some(owner), routes: Default::default() });
+            registry().write().unwrap_or_else(|p| p.into_inner()).insert(owner, res.clone());
+            (atoms::ok(), res, id).encode(env)
         }
-        Err(e) => (error(), reason_term(env, &e)).encode(env),
+        Err(e) => (atoms::error(), reason_term(env, &e)).encode(env),
     }
 }
 
@@ -69,32 +108,69 @@ fn reason_term<'a>(env: Env<'a>, text: &str) -> Term<'a> {
     }
 }
 
-/// `context_destroy(Ctx) -> ok`: stops the thread; queued requests are
-/// answered `{error, context_stopped}`. Does not wait.
+/// `context_ref(Ctx) -> {ok, Ref} | error`: the resource of a live context.
 #[rustler::nif]
-fn context_destroy(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
-    ctx.ctx.stop();
-    ok()
+fn context_ref<'a>(env: Env<'a>, ctx: Term<'a>) -> Term<'a> {
+    match context_arg(ctx) {
+        Some(res) => (atoms::ok(), res).encode(env),
+        None => atoms::error().encode(env),
+    }
+}
+
+/// `context_destroy(Ctx, GraceMs) -> ok | {error, {not_stopped, Detail}}`:
+/// stops the thread (queued requests are answered `{error,
+/// context_stopped}`), waiting up to `GraceMs` for its code to end. Code
+/// that ignores the interrupt is stopped at every line after a moment
+/// (Python 3.12+). If the thread still runs the context's code at the end
+/// (blocked in C, say), the context stays registered and stopping; the
+/// caller may call again. On a dirty I/O scheduler: it may wait.
+#[rustler::nif(schedule = "DirtyIo")]
+fn context_destroy<'a>(env: Env<'a>, ctx: Term<'a>, grace_ms: u64) -> Term<'a> {
+    let Some(res) = context_arg(ctx) else {
+        return atoms::ok().encode(env);
+    };
+    if res.ctx.stop_and_wait(Duration::from_millis(grace_ms)) {
+        if let Some(owner) = &res.owner {
+            let mut reg = registry().write().unwrap_or_else(|p| p.into_inner());
+            if reg.get(owner).is_some_and(|r| std::ptr::eq(&**r, &*res)) {
+                reg.remove(owner);
+            }
+        }
+        return atoms::ok().encode(env);
+    }
+    let detail = if res.ctx.is_doomed() { "ignores interrupts or is blocked in C" } else { "still running" };
+    (atoms::error(), (atoms::not_stopped(), detail)).encode(env)
+}
+
+/// `context_forget(Pid) -> ok`: the context's process is gone: the context
+/// is stopped (without waiting) and no longer found by that pid.
+#[rustler::nif]
+fn context_forget(pid: LocalPid) -> rustler::Atom {
+    let res = registry().write().unwrap_or_else(|p| p.into_inner()).remove(&pid);
+    if let Some(res) = res {
+        res.ctx.stop();
+    }
+    atoms::ok()
 }
 
 /// `context_interrupt(Ctx, Seq | all) -> ok | not_running`
 #[rustler::nif]
-fn context_interrupt<'a>(env: Env<'a>, ctx: ResourceArc<ContextRes>, which: Term<'a>) -> Term<'a> {
+fn context_interrupt<'a>(env: Env<'a>, ctx: Term<'a>, which: Term<'a>) -> Term<'a> {
     let seq = if which == all().encode(env) { None } else { which.decode::<u64>().ok() };
     if which != all().encode(env) && seq.is_none() {
-        return (error(), (bad_argument(), rustler::Atom::from_str(env, "seq").unwrap_or(error()))).encode(env);
+        return crate::request::bad_arg(env, "seq");
     }
-    if ctx.ctx.interrupt(seq) {
-        ok().encode(env)
-    } else {
-        not_running().encode(env)
+    match context_arg(ctx) {
+        Some(res) if res.ctx.interrupt(seq) => atoms::ok().encode(env),
+        _ => atoms::not_running().encode(env),
     }
 }
 
-/// `context_info(Ctx) -> #{interp_id, thread_id, mode, busy}`
+/// `context_info(Ctx) -> #{interp_id, thread_id, mode, busy, stopping}`
 #[rustler::nif]
-fn context_info<'a>(env: Env<'a>, ctx: ResourceArc<ContextRes>) -> rustler::NifResult<Term<'a>> {
-    let c = &ctx.ctx;
+fn context_info<'a>(env: Env<'a>, ctx: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    let res = context_arg(ctx).ok_or(rustler::Error::BadArg)?;
+    let c = &res.ctx;
     let m = if c.mode() == Mode::Worker { worker() } else { owngil() };
     Term::map_from_pairs(
         env,
@@ -103,6 +179,21 @@ fn context_info<'a>(env: Env<'a>, ctx: ResourceArc<ContextRes>) -> rustler::NifR
             (thread_id().encode(env), c.native_thread_id().encode(env)),
             (mode().encode(env), m.encode(env)),
             (busy().encode(env), c.is_busy().encode(env)),
+            (stopping().encode(env), c.is_stopped().encode(env)),
         ],
     )
+}
+
+/// `owngil_pool(Max) -> ok`: how many own-GIL interpreters may wait for
+/// reuse after their context ends (0 turns reuse off).
+#[rustler::nif]
+fn owngil_pool(max: usize) -> rustler::Atom {
+    py_core::pool::set_max_idle(max);
+    atoms::ok()
+}
+
+/// `owngil_pool_info() -> {Idle, Max}`
+#[rustler::nif]
+fn owngil_pool_info() -> (usize, usize) {
+    (py_core::pool::idle_count(), py_core::pool::max_idle())
 }

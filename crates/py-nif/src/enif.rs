@@ -353,6 +353,21 @@ pub fn make_budgeted_atom(env: NifEnv, name: &str) -> Result<RawTerm, ConvertErr
     make_atom(env, name).ok_or(ConvertError::BadTerm("atom name longer than 255 characters"))
 }
 
+/// The atom gate of conversion (`py_convert::guard`): an atom named by a
+/// Python value is created now, within the atom budget, so that bytes
+/// holding it decode later with `binary_to_term(B, [safe])`.
+pub fn admit_python_atom(name: &str) -> Result<(), ConvertError> {
+    let scratch = MsgEnv::new();
+    make_budgeted_atom(scratch.env(), name).map(|_| ())
+}
+
+/// The Erlang monotonic clock in milliseconds, as
+/// `erlang:monotonic_time(millisecond)` reads it (any thread).
+pub fn monotonic_ms() -> i64 {
+    // SAFETY: no preconditions; thread-safe.
+    unsafe { nif::enif_monotonic_time(nif::ErlNifTimeUnit::ERL_NIF_MSEC) }
+}
+
 /// The local process registered as `name`. Only from threads the VM does
 /// not manage (context threads, Python threads).
 pub fn whereis(name: &str) -> Option<ErlNifPid> {
@@ -363,6 +378,17 @@ pub fn whereis(name: &str) -> Option<ErlNifPid> {
     unsafe {
         let mut pid: ErlNifPid = std::mem::zeroed();
         (nif::enif_whereis_pid(ptr::null_mut(), atom, &mut pid) != 0).then_some(pid)
+    }
+}
+
+/// The local process registered as `name`, from a NIF call (`env` is the
+/// caller's).
+pub fn whereis_from(env: NifEnv, name: &str) -> Option<ErlNifPid> {
+    let atom = existing_atom(env, name)?;
+    // SAFETY: valid process env; ErlNifPid is plain data filled on success.
+    unsafe {
+        let mut pid: ErlNifPid = std::mem::zeroed();
+        (nif::enif_whereis_pid(env.raw(), atom, &mut pid) != 0).then_some(pid)
     }
 }
 

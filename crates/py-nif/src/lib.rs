@@ -19,6 +19,7 @@
 //! The Erlang stub `py_nif.erl` is generated from this library's NIF table
 //! (`make stub`), never written by hand.
 
+pub mod atoms;
 pub mod callback;
 pub mod channel;
 pub mod context;
@@ -27,6 +28,7 @@ pub mod lend;
 pub mod objects;
 pub mod reply;
 pub mod request;
+pub mod route;
 pub mod runtime;
 pub mod semaphore;
 pub mod tasks;
@@ -35,6 +37,7 @@ pub mod vm_bridge;
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     enif::init_atoms(enif::NifEnv::of(env));
     enif::init_fast_terms(enif::NifEnv::of(env));
+    py_convert::guard::set_atom_gate(enif::admit_python_atom);
     py_core::erlang_module::set_bridge(Box::new(vm_bridge::VmBridge));
     py_eventloop::register();
     py_channel::register();

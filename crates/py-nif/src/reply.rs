@@ -24,9 +24,9 @@ use py_core::Worker;
 use rustler::sys::{self as nif, ErlNifPid};
 use rustler::{Encoder, ResourceArc};
 
-use crate::callback::RouteState;
 use crate::enif::{atoms, make_atom, EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::objects::EnvRes;
+use crate::route::Gate;
 
 /// What a task produced, before it becomes a term.
 pub enum Outcome {
@@ -45,6 +45,13 @@ pub enum Outcome {
     },
     /// A task was started on the event loop: its outcome is sent later.
     Started,
+}
+
+impl Outcome {
+    /// Whether the task produced what it was asked for (not an error).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Value(_) | Outcome::Namespace(_) | Outcome::Done | Outcome::Schedule { .. })
+    }
 }
 
 impl From<PyErrInfo> for Outcome {
@@ -93,14 +100,14 @@ pub fn send_reply(to: &ErlNifPid, tag: RawTerm, wrap: Wrap, build: impl FnOnce(N
     send_reply_gated(to, tag, wrap, build, None)
 }
 
-/// [`send_reply`], sent only if the request's route to its caller is still
-/// open (the reply is built first: conversion never holds the route lock).
+/// [`send_reply`], sent only if `gate` (the caller still waits) is open
+/// (the reply is built first: conversion never holds the gate's lock).
 pub fn send_reply_gated(
     to: &ErlNifPid,
     tag: RawTerm,
     wrap: Wrap,
     build: impl FnOnce(NifEnv) -> RawTerm,
-    route: Option<&RouteState>,
+    gate: Option<&Gate>,
 ) {
     let send = |env: &mut MsgEnv| {
         let result = build(env.env());
@@ -109,8 +116,8 @@ pub fn send_reply_gated(
             Wrap::Named(name) => tuple(env.env(), &[atom(env.env(), name), tag, result]),
             Wrap::Plain => tuple(env.env(), &[tag, result]),
         };
-        let sent = match route {
-            Some(r) => r.send_if_open(|| env.send_and_clear(to, msg)),
+        let sent = match gate {
+            Some(g) => g.send_if_open(|| env.send_and_clear(to, msg)),
             None => env.send_and_clear(to, msg),
         };
         if !sent {
@@ -207,13 +214,23 @@ pub fn python_error(env: NifEnv, e: &PyErrInfo) -> RawTerm {
         "KeyboardInterrupt" => atom(env, "interrupted"),
         "StopIteration" => tuple(env, &[atom(env, "stop_iteration"), atoms().none]),
         class => {
-            let class = atom(env, class);
+            let class = class_term(env, class);
             let message = charlist(env, &e.message);
             match &e.traceback {
                 Some(tb) => tuple(env, &[class, message, binary(env, tb.as_bytes())]),
                 None => tuple(env, &[class, message]),
             }
         }
+    }
+}
+
+/// An exception class name: its atom if the atom exists or the atom budget
+/// allows a new one (Python code can make classes with any name, and the
+/// VM's atom table is never collected), else the name as a binary.
+pub fn class_term(env: NifEnv, class: &str) -> RawTerm {
+    match crate::enif::make_budgeted_atom(env, class) {
+        Ok(a) => a,
+        Err(_) => binary(env, class.as_bytes()),
     }
 }
 

@@ -13,6 +13,12 @@
 //! (`{error, {Class, Message, Traceback}}`); the Erlang side logs it at debug
 //! level and drops it unless the caller asked for it.
 //!
+//! Every request with a caller has a route ([`crate::route`]): the caller
+//! is monitored while the request is unfinished (a dead caller's request is
+//! abandoned and interrupted), the reply is sent only while the caller
+//! waits, and a request whose caller gave up, or whose deadline passed,
+//! before it started never runs.
+//!
 //! `Flags` (an integer) select per-request behaviour: 2 count against the
 //! call limiter (`py_semaphore`), 4 no reply (`py:cast`), 8 reply as
 //! `{py_response, Tag, Result}` (`py:spawn_call`), 16 run a call as a task
@@ -31,12 +37,13 @@ use py_core::Worker;
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
-use crate::callback::{self, RouteState};
-use crate::context::ContextRes;
+use crate::callback;
+use crate::context::{context_arg, ContextRes};
 use crate::enif::{self, name_bytes, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::lend::Loan;
 use crate::objects::{self, EnvRes, PyRefRes};
 use crate::reply::{self, outcome_term, send_reply, Outcome, Wrap};
+use crate::route::{self, RouteState};
 use crate::semaphore;
 use crate::tasks;
 
@@ -49,6 +56,7 @@ rustler::atoms! {
     overloaded,
     env_wrong_interpreter,
     py_response,
+    infinity,
 }
 
 const FLAG_COUNTED: u32 = 2;
@@ -103,9 +111,11 @@ struct Request {
     ctx: ResourceArc<ContextRes>,
     job: Job,
     seq: u64,
-    /// The route to a caller that waits for the reply and serves the
-    /// request's callbacks (not for casts and `spawn_call`).
+    /// The route to the caller (every request with one; casts have none).
     route: Option<Arc<RouteState>>,
+    /// When the caller stops waiting (Erlang monotonic milliseconds): a
+    /// request that has not started by then never runs.
+    deadline: Option<i64>,
 }
 
 // SAFETY: the raw terms all live in `env` (or are lent under the `Loan`
@@ -115,13 +125,14 @@ unsafe impl Send for Request {}
 
 impl py_core::Task for Request {
     fn run(self: Box<Self>, w: &Worker) {
-        if self.route.as_ref().is_some_and(|r| !r.is_open()) {
-            // The caller gave up (timeout) before this started: it does not
-            // run at all.
+        let caller_waits = self.route.as_ref().is_none_or(|r| r.start());
+        if !caller_waits || self.deadline.is_some_and(|d| enif::monotonic_ms() >= d) {
+            // The caller gave up (timeout, death) before this started: it
+            // does not run at all, and the caller hears at its deadline.
             (*self).abort();
             return;
         }
-        let Request { env, caller, tag, flags, namespace, ctx, job, seq, route } = *self;
+        let Request { env, caller, tag, flags, namespace, ctx, job, seq, route, deadline: _ } = *self;
         w.set_want_traceback(true);
         let route_guard = callback::enter_request(route.as_ref(), &ctx, w);
         let src = EnvSource { env: env.env(), handles: Some(objects::resolve_handle) };
@@ -131,31 +142,39 @@ impl py_core::Task for Request {
         // the thread is idle, was measured slower: the next conversion then
         // gets fresh pages instead of the ones just freed.)
         let mut garbage = Vec::new();
-        let task = (flags & FLAG_TASK != 0).then_some(TaskStart { ctx: &ctx, caller, tag });
+        let gate = route.as_ref().map(|r| r.gate.clone());
+        let task = (flags & FLAG_TASK != 0).then_some(TaskStart { ctx: &ctx, caller, tag, gate });
         let outcome =
             catch_unwind(AssertUnwindSafe(|| execute(w, &src, namespace.as_ref(), &job, task.as_ref(), &mut garbage)))
                 .unwrap_or(Outcome::Error("internal_error"));
-        // Converting the result is not interruptible: from here on an
-        // interrupt cannot hit this request (nor, later, another one).
-        w.settle_request();
         if let (Some(caller), false) = (caller, matches!(outcome, Outcome::Started)) {
             let make_handle = |e: NifEnv, o: &PyObj| Ok(objects::make_handle(e, w, &ctx, o));
             let build = |renv| {
                 let mut sink = EnvSink { env: renv, large_maps: false, handles: Some(&make_handle) };
-                catch_unwind(AssertUnwindSafe(|| outcome_term(renv, w, &mut sink, &outcome)))
-                    .unwrap_or_else(|_| reply::error(renv, reply::atom(renv, "internal_error")))
+                // Converting the result can run Python code (numpy's
+                // tolist, say): it stays interruptible until it is done.
+                let result = catch_unwind(AssertUnwindSafe(|| outcome_term(renv, w, &mut sink, &outcome)))
+                    .unwrap_or_else(|_| reply::error(renv, reply::atom(renv, "internal_error")));
+                if w.settle_request() && outcome.succeeded() {
+                    // Interrupted while C code ran (no bytecode saw it).
+                    reply::error(renv, reply::atom(renv, "interrupted"))
+                } else {
+                    result
+                }
             };
-            // A caller that timed out gets no late reply.
-            reply::send_reply_gated(&caller, tag, wrap(flags), build, route.as_deref());
+            // A caller that gave up gets no late reply.
+            reply::send_reply_gated(&caller, tag, wrap(flags), build, route.as_ref().map(|r| &*r.gate));
         }
+        // From here on an interrupt cannot hit this request (nor, later,
+        // another one).
+        w.settle_request();
         // Replied: code that runs from here (`__del__` of the garbage) must
         // not send callbacks to a caller that has moved on.
         drop(route_guard);
-        if route.is_some() {
-            ctx.routes.end(seq);
-        }
-        if flags & FLAG_COUNTED != 0 {
-            semaphore::release();
+        match &route {
+            Some(_) => ctx.routes.end(None, &ctx, seq),
+            None if flags & FLAG_COUNTED != 0 => semaphore::release(),
+            None => {}
         }
         drop(outcome);
         drop(garbage);
@@ -182,11 +201,10 @@ impl Request {
         if let Job::Call { args: CallArgs::Lent(loan), .. } = &self.job {
             loan.cancel();
         }
-        if self.flags & FLAG_COUNTED != 0 {
-            semaphore::release();
-        }
-        if self.route.is_some() {
-            self.ctx.routes.end(self.seq);
+        match &self.route {
+            Some(_) => self.ctx.routes.end(None, &self.ctx, self.seq),
+            None if self.flags & FLAG_COUNTED != 0 => semaphore::release(),
+            None => {}
         }
         self.env
     }
@@ -198,6 +216,8 @@ struct TaskStart<'a> {
     /// `None` for fire-and-forget tasks (`spawn_task`).
     caller: Option<ErlNifPid>,
     tag: RawTerm,
+    /// Closed when the caller stops waiting for the outcome.
+    gate: Option<Arc<route::Gate>>,
 }
 
 fn execute(
@@ -230,7 +250,7 @@ fn execute(
                         .unwrap_or(Err(Outcome::Error("internal_error")))?,
                 };
                 if let Some(t) = task {
-                    let started = tasks::start(w, t.ctx, t.caller, t.tag, callable, argv, kw.as_ref());
+                    let started = tasks::start(w, t.ctx, t.caller, t.tag, t.gate.clone(), callable, argv, kw.as_ref());
                     argv.extend(kw);
                     started?;
                     return Ok(Outcome::Started);
@@ -319,7 +339,7 @@ fn convert_args(
     }
 }
 
-fn bad_arg<'a>(env: Env<'a>, what: &str) -> Term<'a> {
+pub fn bad_arg<'a>(env: Env<'a>, what: &str) -> Term<'a> {
     let what = rustler::Atom::from_str(env, what).map(|a| a.encode(env)).unwrap_or_else(|_| what.encode(env));
     (error(), (bad_argument(), what)).encode(env)
 }
@@ -350,15 +370,36 @@ struct Submit<'a> {
     tag: Term<'a>,
     flags: u32,
     namespace: Option<ResourceArc<EnvRes>>,
+    deadline: Option<i64>,
 }
 
 impl<'a> Submit<'a> {
     fn new(
         env: Env<'a>,
+        ctx: Term<'a>,
+        tag: Term<'a>,
+        namespace: Term<'a>,
+        flags: u32,
+        deadline: Term<'a>,
+    ) -> Result<Submit<'a>, Term<'a>> {
+        let deadline = if deadline == infinity().encode(env) {
+            None
+        } else {
+            Some(deadline.decode::<i64>().map_err(|_| bad_arg(env, "deadline"))?)
+        };
+        let Some(ctx) = context_arg(ctx) else {
+            return Err((error(), context_stopped()).encode(env));
+        };
+        Submit::with_context(env, ctx, tag, namespace, flags, deadline)
+    }
+
+    fn with_context(
+        env: Env<'a>,
         ctx: ResourceArc<ContextRes>,
         tag: Term<'a>,
         namespace: Term<'a>,
         flags: u32,
+        deadline: Option<i64>,
     ) -> Result<Submit<'a>, Term<'a>> {
         let namespace = namespace_arg(env, namespace).map_err(|_| bad_arg(env, "env"))?;
         if let Some(ns) = &namespace {
@@ -366,7 +407,7 @@ impl<'a> Submit<'a> {
                 return Err((error(), env_wrong_interpreter()).encode(env));
             }
         }
-        Ok(Submit { env, ctx, tag, flags, namespace })
+        Ok(Submit { env, ctx, tag, flags, namespace, deadline })
     }
 
     /// Queues the job; the request env holds whatever terms the job uses.
@@ -380,19 +421,21 @@ impl<'a> Submit<'a> {
                 None => return (error(), context_stopped()).encode(env),
             }
         };
-        if self.flags & FLAG_COUNTED != 0 {
+        let counted = self.flags & FLAG_COUNTED != 0;
+        if counted {
             if let Err((current, max)) = semaphore::try_acquire_or_wait(caller) {
                 return (error(), (overloaded(), current, max)).encode(env);
             }
         }
+        let gate = route::gate_of(self.tag);
         let tag = msg_env.copy_from(self.tag.as_c_arg());
         let ctx = &self.ctx;
         let seq = ctx.ctx.reserve_seq();
         // A caller that waits for the reply serves the request's callbacks;
         // `spawn_call` callers may not be waiting, so theirs go elsewhere.
-        let route = caller
-            .filter(|_| self.flags & (FLAG_RESPONSE | FLAG_TASK | FLAG_NO_CALLBACKS) == 0)
-            .map(|pid| ctx.routes.open(seq, pid));
+        let serves_callbacks = self.flags & (FLAG_RESPONSE | FLAG_TASK | FLAG_NO_CALLBACKS) == 0;
+        let route =
+            caller.map(|caller| ctx.routes.open(seq, route::NewRoute { caller, gate, serves_callbacks, counted }));
         let request = Request {
             env: msg_env,
             caller,
@@ -403,14 +446,15 @@ impl<'a> Submit<'a> {
             job,
             seq,
             route,
+            deadline: self.deadline,
         };
         match ctx.ctx.submit_as(seq, Box::new(request)) {
             Ok(()) => seq.encode(env),
             // Handed back without running (the context is stopping).
             Err(task) => {
                 drop(task);
-                ctx.routes.end(seq);
-                if self.flags & FLAG_COUNTED != 0 {
+                ctx.routes.end(Some(env), ctx, seq);
+                if counted && caller.is_none() {
                     semaphore::release();
                 }
                 (error(), context_stopped()).encode(env)
@@ -435,20 +479,23 @@ fn call_parts<'a>(
 ) -> Result<CallParts, Term<'a>> {
     let module = name_bytes(NifEnv::of(env), module.as_c_arg()).ok_or_else(|| bad_arg(env, "module"))?;
     let func = name_bytes(NifEnv::of(env), function.as_c_arg()).ok_or_else(|| bad_arg(env, "function"))?;
-    if !args.is_list() {
+    // A proper list only: an improper one would lose its tail.
+    if args.list_length().is_err() {
         return Err(bad_arg(env, "args"));
     }
     let kwargs = optional_map(kwargs).map_err(|_| bad_arg(env, "kwargs"))?;
     Ok(CallParts { module, func, kwargs })
 }
 
-/// `context_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags) -> Seq | heavy | {error, R}`
-/// (`heavy`: call `context_call_heavy/8` with the same arguments instead).
+/// `context_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, Deadline) -> Seq | heavy | {error, R}`
+/// (`heavy`: call `context_call_heavy/9` with the same arguments instead).
+/// `Ctx` is a context pid or resource; `Deadline` an Erlang monotonic time
+/// in milliseconds or `infinity`.
 #[rustler::nif]
 #[allow(clippy::too_many_arguments)]
 fn context_call<'a>(
     env: Env<'a>,
-    ctx: ResourceArc<ContextRes>,
+    ctx: Term<'a>,
     tag: Term<'a>,
     module_name: Term<'a>,
     function_name: Term<'a>,
@@ -456,32 +503,33 @@ fn context_call<'a>(
     call_kwargs: Term<'a>,
     namespace: Term<'a>,
     flags: u32,
+    deadline: Term<'a>,
 ) -> Term<'a> {
     let parts = match call_parts(env, module_name, function_name, call_args, call_kwargs) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let kw_term = parts.kwargs.unwrap_or_default();
-    if flags & FLAG_NOREPLY == 0
-        && ctx.ctx.is_idle()
-        && enif::heavier_than(NifEnv::of(env), &[call_args.as_c_arg(), kw_term], LEND_THRESHOLD)
-    {
-        // Large arguments: let the caller lend them (context_call_heavy/8)
-        // rather than copy them here.
-        return heavy().encode(env);
-    }
-    let submit = match Submit::new(env, ctx, tag, namespace, flags) {
+    let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s,
         Err(e) => return e,
     };
+    let kw_term = parts.kwargs.unwrap_or_default();
+    if flags & FLAG_NOREPLY == 0
+        && submit.ctx.ctx.is_idle()
+        && enif::heavier_than(NifEnv::of(env), &[call_args.as_c_arg(), kw_term], LEND_THRESHOLD)
+    {
+        // Large arguments: let the caller lend them (context_call_heavy/9)
+        // rather than copy them here.
+        return heavy().encode(env);
+    }
     let msg_env = MsgEnv::new();
     let args = msg_env.copy_from(call_args.as_c_arg());
     let kwargs = parts.kwargs.map(|k| msg_env.copy_from(k));
     submit.send(msg_env, Job::Call { module: parts.module, func: parts.func, args: CallArgs::Copied { args, kwargs } })
 }
 
-/// `context_call_heavy(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags) -> Seq | {error, R}`:
-/// the same call as `context_call/8`, for the large arguments it answered
+/// `context_call_heavy(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, Deadline) -> Seq | {error, R}`:
+/// the same call as `context_call/9`, for the large arguments it answered
 /// `heavy` for. Runs on a dirty CPU scheduler and returns once the context
 /// thread has converted the arguments (or after copying them, if the context
 /// did not start within a couple of milliseconds).
@@ -489,7 +537,7 @@ fn context_call<'a>(
 #[allow(clippy::too_many_arguments)]
 fn context_call_heavy<'a>(
     env: Env<'a>,
-    ctx: ResourceArc<ContextRes>,
+    ctx: Term<'a>,
     tag: Term<'a>,
     module_name: Term<'a>,
     function_name: Term<'a>,
@@ -497,12 +545,13 @@ fn context_call_heavy<'a>(
     call_kwargs: Term<'a>,
     namespace: Term<'a>,
     flags: u32,
+    deadline: Term<'a>,
 ) -> Term<'a> {
     let parts = match call_parts(env, module_name, function_name, call_args, call_kwargs) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let submit = match Submit::new(env, ctx, tag, namespace, flags) {
+    let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -518,16 +567,18 @@ fn context_call_heavy<'a>(
     submitted
 }
 
-/// `context_eval(Ctx, Tag, Code, Locals, Env, Flags) -> Seq | {error, R}`
+/// `context_eval(Ctx, Tag, Code, Locals, Env, Flags, Deadline) -> Seq | {error, R}`
 #[rustler::nif]
+#[allow(clippy::too_many_arguments)]
 fn context_eval<'a>(
     env: Env<'a>,
-    ctx: ResourceArc<ContextRes>,
+    ctx: Term<'a>,
     tag: Term<'a>,
     source: Term<'a>,
     eval_locals: Term<'a>,
     namespace: Term<'a>,
     flags: u32,
+    deadline: Term<'a>,
 ) -> Term<'a> {
     let Some(code) = name_bytes(NifEnv::of(env), source.as_c_arg()) else {
         return bad_arg(env, "code");
@@ -535,7 +586,7 @@ fn context_eval<'a>(
     let Ok(locals) = optional_map(eval_locals) else {
         return bad_arg(env, "locals");
     };
-    let submit = match Submit::new(env, ctx, tag, namespace, flags) {
+    let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -544,20 +595,21 @@ fn context_eval<'a>(
     submit.send(msg_env, Job::Eval { code, locals })
 }
 
-/// `context_exec(Ctx, Tag, Code, Env, Flags) -> Seq | {error, R}`
+/// `context_exec(Ctx, Tag, Code, Env, Flags, Deadline) -> Seq | {error, R}`
 #[rustler::nif]
 fn context_exec<'a>(
     env: Env<'a>,
-    ctx: ResourceArc<ContextRes>,
+    ctx: Term<'a>,
     tag: Term<'a>,
     source: Term<'a>,
     namespace: Term<'a>,
     flags: u32,
+    deadline: Term<'a>,
 ) -> Term<'a> {
     let Some(code) = name_bytes(NifEnv::of(env), source.as_c_arg()) else {
         return bad_arg(env, "code");
     };
-    match Submit::new(env, ctx, tag, namespace, flags) {
+    match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s.send(MsgEnv::new(), Job::Exec { code }),
         Err(e) => e,
     }
@@ -566,9 +618,9 @@ fn context_exec<'a>(
 /// `context_new_env(Ctx, Tag) -> Seq | {error, R}`; replies `{ok, EnvRef}`
 /// with a fresh namespace of the context's interpreter.
 #[rustler::nif]
-fn context_new_env<'a>(env: Env<'a>, ctx: ResourceArc<ContextRes>, tag: Term<'a>) -> Term<'a> {
+fn context_new_env<'a>(env: Env<'a>, ctx: Term<'a>, tag: Term<'a>) -> Term<'a> {
     let undefined = rustler::types::atom::undefined().encode(env);
-    match Submit::new(env, ctx, tag, undefined, 0) {
+    match Submit::new(env, ctx, tag, undefined, 0, infinity().encode(env)) {
         Ok(s) => s.send(MsgEnv::new(), Job::NewEnv),
         Err(e) => e,
     }
@@ -589,14 +641,14 @@ fn ref_call_method<'a>(
     let Some(name) = name_bytes(NifEnv::of(env), method.as_c_arg()) else {
         return bad_arg(env, "method");
     };
-    if !call_args.is_list() {
+    if call_args.list_length().is_err() {
         return bad_arg(env, "args");
     }
     let Ok(kwargs) = optional_map(call_kwargs) else {
         return bad_arg(env, "kwargs");
     };
     let undefined = rustler::types::atom::undefined().encode(env);
-    let submit = match Submit::new(env, target.ctx.clone(), tag, undefined, flags) {
+    let submit = match Submit::with_context(env, target.ctx.clone(), tag, undefined, flags, None) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -613,7 +665,7 @@ fn ref_getattr<'a>(env: Env<'a>, target: ResourceArc<PyRefRes>, tag: Term<'a>, a
         return bad_arg(env, "name");
     };
     let undefined = rustler::types::atom::undefined().encode(env);
-    match Submit::new(env, target.ctx.clone(), tag, undefined, flags) {
+    match Submit::with_context(env, target.ctx.clone(), tag, undefined, flags, None) {
         Ok(s) => s.send(MsgEnv::new(), Job::GetAttr { target, name }),
         Err(e) => e,
     }
@@ -624,7 +676,7 @@ fn ref_getattr<'a>(env: Env<'a>, target: ResourceArc<PyRefRes>, tag: Term<'a>, a
 #[rustler::nif]
 fn ref_to_term<'a>(env: Env<'a>, target: ResourceArc<PyRefRes>, tag: Term<'a>, flags: u32) -> Term<'a> {
     let undefined = rustler::types::atom::undefined().encode(env);
-    match Submit::new(env, target.ctx.clone(), tag, undefined, flags) {
+    match Submit::with_context(env, target.ctx.clone(), tag, undefined, flags, None) {
         Ok(s) => s.send(MsgEnv::new(), Job::ToTerm { target }),
         Err(e) => e,
     }

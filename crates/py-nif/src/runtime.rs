@@ -44,7 +44,7 @@ fn text(t: Term<'_>) -> Option<String> {
 /// Starts Python once per VM; later calls succeed without restarting it.
 #[rustler::nif(schedule = "DirtyIo")]
 fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
-    let mut config = RuntimeConfig::default();
+    let mut config = RuntimeConfig { forbid_process_creation: true, ..RuntimeConfig::default() };
     if opts.is_map() {
         if let Ok(v) = opts.map_get(executable()) {
             match text(v) {

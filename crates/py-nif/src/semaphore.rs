@@ -13,12 +13,12 @@
 //! its mailbox: wake-ups are sent under the queue lock, so none can arrive
 //! after that.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rustler::sys::ErlNifPid;
-use rustler::{Encoder, Env, Term};
+use rustler::{Encoder, Env, LocalPid, Term};
 
 use crate::enif::MsgEnv;
 
@@ -36,8 +36,54 @@ pub fn try_acquire() -> Result<(), (usize, usize)> {
     Ok(())
 }
 
-static WAITERS: Mutex<VecDeque<ErlNifPid>> = Mutex::new(VecDeque::new());
+/// Callers waiting for a slot, each once, in arrival order. A waiter that
+/// stops waiting leaves `members` at once and its queue entry is skipped
+/// when reached (so leaving costs no scan of the queue).
+struct Waiters {
+    queue: VecDeque<LocalPid>,
+    members: HashSet<LocalPid>,
+}
+
+impl Waiters {
+    fn add(&mut self, pid: LocalPid) {
+        if self.members.insert(pid) {
+            self.queue.push_back(pid);
+        }
+        // Entries of waiters that left pile up while nothing is released.
+        if self.queue.len() > 2 * self.members.len() + 64 {
+            let members = &self.members;
+            self.queue.retain(|p| members.contains(p));
+        }
+        WAITING.store(self.members.len(), Ordering::Release);
+    }
+
+    fn remove(&mut self, pid: &LocalPid) {
+        self.members.remove(pid);
+        if self.members.is_empty() {
+            self.queue.clear();
+        }
+        WAITING.store(self.members.len(), Ordering::Release);
+    }
+
+    /// The first waiter still waiting, taken out.
+    fn pop(&mut self) -> Option<LocalPid> {
+        while let Some(pid) = self.queue.pop_front() {
+            if self.members.remove(&pid) {
+                WAITING.store(self.members.len(), Ordering::Release);
+                return Some(pid);
+            }
+        }
+        None
+    }
+}
+
+static WAITERS: Mutex<Option<Waiters>> = Mutex::new(None);
 static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+fn with_waiters<R>(f: impl FnOnce(&mut Waiters) -> R) -> R {
+    let mut w = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
+    f(w.get_or_insert_with(|| Waiters { queue: VecDeque::new(), members: HashSet::new() }))
+}
 
 /// Like `try_acquire`, queueing `caller` to be told when a slot frees.
 pub fn try_acquire_or_wait(caller: Option<ErlNifPid>) -> Result<(), (usize, usize)> {
@@ -50,9 +96,7 @@ pub fn try_acquire_or_wait(caller: Option<ErlNifPid>) -> Result<(), (usize, usiz
         })
         .inspect_err(|_| {
             if let Some(pid) = caller {
-                let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
-                q.push_back(pid);
-                WAITING.store(q.len(), Ordering::Release);
+                with_waiters(|w| w.add(LocalPid::from_c_arg(pid)));
             }
         })
 }
@@ -68,21 +112,21 @@ pub fn release() {
     }
 }
 
-/// Tells the first live waiter that a slot is free.
+/// Tells the first live waiter that a slot is free. Sent under the
+/// waiters' lock, so a waiter that has left (`semaphore_forget/0`) gets
+/// nothing after that.
 fn wake_one() {
     let mut env = MsgEnv::new();
-    loop {
-        let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
-        let next = q.pop_front();
-        WAITING.store(q.len(), Ordering::Release);
-        let Some(pid) = next else { return };
-        let msg = crate::reply::atom(env.env(), "py_semaphore_free");
-        // A failed send means the waiter is gone: try the next one.
-        if env.send_and_clear(&pid, msg) {
-            return;
+    with_waiters(|w| {
+        while let Some(pid) = w.pop() {
+            let msg = crate::reply::atom(env.env(), "py_semaphore_free");
+            // A failed send means the waiter is gone: try the next one.
+            if env.send_and_clear(pid.as_c_arg(), msg) {
+                return;
+            }
+            env.clear();
         }
-        env.clear();
-    }
+    })
 }
 
 rustler::atoms! { ok, overloaded, infinity }
@@ -131,10 +175,7 @@ fn semaphore_forget(env: Env<'_>) -> rustler::Atom {
 }
 
 fn forget(pid: &ErlNifPid) {
-    let mut q = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
-    // SAFETY: comparing two pids (plain data).
-    q.retain(|p| unsafe { rustler::sys::enif_compare_pids(p, pid) } != 0);
-    WAITING.store(q.len(), Ordering::Release);
+    with_waiters(|w| w.remove(&LocalPid::from_c_arg(*pid)));
 }
 
 /// `semaphore_release() -> ok`

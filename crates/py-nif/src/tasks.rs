@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use py_convert::{Attached, PyErrInfo, PyObj};
 use py_core::erlang_module;
@@ -18,7 +18,8 @@ use rustler::ResourceArc;
 use crate::context::ContextRes;
 use crate::enif::{EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
-use crate::reply::{self, outcome_term, send_reply, Outcome, Wrap};
+use crate::reply::{self, outcome_term, send_reply_gated, Outcome, Wrap};
+use crate::route::Gate;
 
 /// How a task's result message is wrapped.
 pub const WRAP: Wrap = Wrap::Named("async_result");
@@ -30,6 +31,8 @@ struct Pending {
     _env: MsgEnv,
     tag: RawTerm,
     ctx: ResourceArc<ContextRes>,
+    /// Closed when the caller stops waiting (no late outcome then).
+    gate: Option<Arc<Gate>>,
 }
 
 // SAFETY: the tag lives in `env`, which moves with it.
@@ -43,11 +46,13 @@ fn pending() -> &'static Mutex<HashMap<u64, Pending>> {
 /// Starts `callable(*args, **kwargs)` as a task on the loop running on this
 /// context thread; the outcome goes to `caller` (if any) tagged `tag` (a
 /// term of another env, copied here).
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     w: &Worker,
     ctx: &ResourceArc<ContextRes>,
     caller: Option<ErlNifPid>,
     tag: RawTerm,
+    gate: Option<Arc<Gate>>,
     callable: PyObj,
     args: &[PyObj],
     kwargs: Option<&PyObj>,
@@ -60,7 +65,7 @@ pub fn start(
         pending()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(token, Pending { caller, _env: env, tag, ctx: ctx.clone() });
+            .insert(token, Pending { caller, _env: env, tag, ctx: ctx.clone(), gate });
     }
     let py = w.py();
     let started = (|| -> Result<(), Outcome> {
@@ -96,14 +101,16 @@ impl TaskSink for TaskReplies {
         };
         let sent = py_core::with_worker(|w| {
             let make_handle = |e: NifEnv, o: &PyObj| Ok(objects::make_handle(e, w, &p.ctx, o));
-            send_reply(&p.caller, p.tag, WRAP, |renv| {
+            let build = |renv| {
                 let mut sink = EnvSink { env: renv, large_maps: false, handles: Some(&make_handle) };
                 outcome_term(renv, w, &mut sink, &outcome)
-            });
+            };
+            send_reply_gated(&p.caller, p.tag, WRAP, build, p.gate.as_deref());
         });
         if sent.is_none() {
             // Not on a context thread (a loop started by hand elsewhere).
-            send_reply(&p.caller, p.tag, WRAP, |renv| reply::error(renv, reply::atom(renv, "not_on_a_context")));
+            let build = |renv| reply::error(renv, reply::atom(renv, "not_on_a_context"));
+            send_reply_gated(&p.caller, p.tag, WRAP, build, p.gate.as_deref());
         }
         drop(outcome);
         drop(p);

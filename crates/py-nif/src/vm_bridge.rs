@@ -6,15 +6,18 @@
 //! and Python's own threads), where `enif_send` takes no caller env.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use py_convert::model::ModelSink;
 use py_convert::{etf, py_to_term, Attached, ConvertError, ErlTypes, PyObj};
 use py_core::erlang_module::{self as erlang_module, module_types, raise_erlang, Bridge, PyExc};
 use rustler::sys::ErlNifPid;
+use rustler::{Env, Term};
 
-use crate::callback::{self, raise_convert, Args};
+use crate::callback::{self, raise_convert, Args, Callee};
 use crate::enif::{self, EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::reply::{atom, binary, int, tuple};
 
@@ -129,7 +132,7 @@ impl Bridge for VmBridge {
             erlang_module::raise(py, PyExc::TypeError, "the callback name must be a str");
             return None;
         };
-        callback::call(py, module, &name, Args::Python(args))
+        callback::call(py, module, Callee::Registered(&name), Args::Python(args))
     }
 
     fn send(&self, py: Attached<'_>, module: &PyObj, pid: &PyObj, term: &PyObj) -> Option<()> {
@@ -183,7 +186,7 @@ impl Bridge for VmBridge {
             let pid = enif::binary_to_term(env, pid_etf, false).unwrap_or(enif::atoms().undefined);
             callback::list(env, &[pid, binary(env, &bytes)])
         };
-        let sent = callback::call(py, module, "_py_send", Args::Built(&build_args))?;
+        let sent = callback::call(py, module, Callee::Internal("py_send"), Args::Built(&build_args))?;
         if erlang_module::is_true(&sent) {
             Some(())
         } else {
@@ -198,7 +201,7 @@ impl Bridge for VmBridge {
             erlang_module::raise(py, PyExc::TypeError, "whereis() needs a str, bytes or erlang.Atom");
             return None;
         };
-        let Some(pid) = enif::whereis(&name) else {
+        let Some(pid) = python_may_see(&name).then(|| enif::whereis(&name)).flatten() else {
             return erlang_module::none(py);
         };
         let scratch = MsgEnv::new();
@@ -314,6 +317,69 @@ impl Bridge for VmBridge {
             None => erlang_module::clear_error(py),
         }
     }
+}
+
+/// The library's own registered processes: Python never sees them (their
+/// protocols, a supervisor's above all, are not for Python to speak).
+const INTERNAL_NAMES: [&str; 12] = [
+    "erlang_python_sup",
+    "py_state",
+    "py_import",
+    "py_callback",
+    "py_logger",
+    "py_tracer",
+    "py_context_registry",
+    "py_context_sup",
+    "py_context_router",
+    "py_event_loop",
+    "py_event_loop_pool",
+    "py_reactor_context_default",
+];
+
+/// The registered names `erlang.whereis` may resolve besides: `None` for
+/// every name (the default), or the `python_visible_names` allow-list.
+static VISIBLE: RwLock<Option<HashSet<String>>> = RwLock::new(None);
+
+/// Whether Python code may look up the process registered as `name`.
+pub fn python_may_see(name: &str) -> bool {
+    !INTERNAL_NAMES.contains(&name)
+        && VISIBLE.read().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|allowed| allowed.contains(name))
+}
+
+/// `visible_names_set(all | [Name]) -> ok`: which registered names Python's
+/// `erlang.whereis` resolves (the library's own processes never).
+#[rustler::nif]
+fn visible_names_set<'a>(env: Env<'a>, names: Term<'a>) -> rustler::NifResult<rustler::Atom> {
+    let allowed = if names.is_atom() {
+        None
+    } else {
+        let list: Vec<Term<'a>> = names.decode()?;
+        let mut set = HashSet::new();
+        for n in list {
+            let bytes = enif::name_bytes(NifEnv::of(env), n.as_c_arg()).ok_or(rustler::Error::BadArg)?;
+            set.insert(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        Some(set)
+    };
+    *VISIBLE.write().unwrap_or_else(|p| p.into_inner()) = allowed;
+    Ok(rustler::types::atom::ok())
+}
+
+/// `python_whereis(Name) -> pid() | none`: `erlang.whereis` for the
+/// `_whereis` callback, with the same visibility rules (never creates an
+/// atom).
+#[rustler::nif]
+fn python_whereis<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
+    let none = crate::reply::atom(NifEnv::of(env), "none");
+    let found = enif::name_bytes(NifEnv::of(env), name.as_c_arg())
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|n| python_may_see(n))
+        .and_then(|n| enif::whereis_from(NifEnv::of(env), &n));
+    let t = match found {
+        Some(pid) => enif::pid_term(NifEnv::of(env), &pid),
+        None => none,
+    };
+    enif::term(env, t)
 }
 
 /// `logging_set_level(Level) -> ok`: the lowest Python level `py_logger`

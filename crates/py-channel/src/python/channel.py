@@ -292,7 +292,9 @@ def _stream_run(source, owner, relay, ref, credit):
     """Send the values of `source` (a generator, async generator or any
     iterable) to `owner` as {py_stream, Ref, {data, V}}, spending credit the
     relay lends; end with done, {error, Reason}, or {error, <<"cancelled">>}
-    when the relay closes the credit channel."""
+    when the relay closes the credit channel (it also interrupts a
+    generator that is computing or blocked). Returns True once that end is
+    sent (or the owner is gone); otherwise the relay sends one itself."""
     import erlang
 
     send, atom = erlang.send, erlang.atom
@@ -325,14 +327,36 @@ def _stream_run(source, owner, relay, ref, credit):
         else:
             outcome = _drive(source, spend, lambda v: send(owner, (stream, ref, (data, v))))
     except BaseException as exc:  # noqa: BLE001 - the owner is told
-        outcome = (atom("error"), str(exc) or type(exc).__name__)
-    try:
-        if outcome is not None:
+        if credit.closed:
+            outcome = (atom("error"), "cancelled")
+        else:
+            outcome = (atom("error"), _error_reason(exc))
+    if outcome is not None:
+        try:
             send(owner, (stream, ref, outcome))
-    except erlang.ProcessError:
-        pass
-    finally:
-        send(relay, (atom("py_stream_end"), ref))
+        except erlang.ProcessError:
+            pass
+    return True
+
+
+def _error_reason(exc):
+    """An exception as py:call reports it: `interrupted` for
+    KeyboardInterrupt, else {Class, Message} with the class name an atom
+    (a binary once the atom budget is spent) and the message a charlist."""
+    import erlang
+
+    if isinstance(exc, KeyboardInterrupt):
+        return erlang.atom("interrupted")
+    name = type(exc).__name__
+    try:
+        cls = erlang.atom(name)
+    except Exception:  # noqa: BLE001 - past the atom budget, or too long
+        cls = name
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001
+        message = "<exception str() failed>"
+    return (cls, [ord(c) for c in message[:8192]])
 
 
 def _drive(source, spend, emit):

@@ -321,9 +321,7 @@ impl TermSink for EtfSink {
     }
 
     fn atom(&mut self, name: &str) -> Result<SinkTerm, ConvertError> {
-        if name.chars().count() > 255 {
-            return Err(ConvertError::BadTerm("atom too long"));
-        }
+        crate::guard::admit_atom(name)?;
         Ok(self.leaf(|out| put_atom(out, name)))
     }
 

@@ -378,28 +378,6 @@ def _register_submodules():
 _register_submodules()
 
 
-# The sandbox: inside the VM, Python must not fork or exec the VM's process.
-_FORBIDDEN = frozenset({
-    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-    "subprocess.Popen",
-})
-
-
-def _sandbox(event, args):
-    if event in _FORBIDDEN:
-        raise RuntimeError(
-            f"{event} is not allowed inside the Erlang VM (forking the VM is unsafe): "
-            "run programs with Erlang ports (open_port/2) and talk to them from Erlang"
-        )
-
-
-if _in_vm():
-    import sys as _sys
-
-    _sys.addaudithook(_sandbox)
-    del _sys
-
-
 # --- Environments (py_import, py_preload, venvs, reload): applied by Erlang
 # to every interpreter, and to each new context as it starts.
 
@@ -494,4 +472,66 @@ def _reload(module):
     if m is None:
         return False
     importlib.reload(m)
+    return True
+
+
+# --- Own-GIL interpreters are reused between contexts (CPython leaks about
+# 2 MB per sub-interpreter it destroys). Right after start-up the context
+# thread takes a snapshot; when its context ends, the reset brings the
+# interpreter back to it, or says it cannot be reused.
+
+def _interp_snapshot():
+    """(reset, state): call reset(state) to restore this moment."""
+    import builtins
+    import sys
+
+    modules = dict(sys.modules)
+    module_dicts = {name: dict(vars(m)) for name, m in modules.items() if hasattr(m, "__dict__")}
+    state = (modules, module_dicts, list(sys.path), list(sys.meta_path), list(sys.path_hooks),
+             dict(sys.path_importer_cache), dict(vars(builtins)), sys.getrecursionlimit(),
+             (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook))
+    return (_interp_reset, state)
+
+
+def _interp_reset(state):
+    """Back to the snapshot: modules imported since are dropped, module
+    attributes, builtins, sys.path and the import system restored, atexit
+    functions run. False when the interpreter cannot be reused (a thread it
+    started still runs)."""
+    import sys
+
+    threading = sys.modules.get("threading")
+    if threading is not None and any(t.is_alive() and not isinstance(t, threading._DummyThread)
+                                     and t is not threading.main_thread() for t in threading.enumerate()):
+        return False
+    atexit = sys.modules.get("atexit")
+    if atexit is not None:
+        atexit._run_exitfuncs()
+        atexit._clear()
+    (modules, module_dicts, path, meta_path, path_hooks, importer_cache, builtins_dict, limit,
+     streams) = state
+    sys.settrace(None)
+    sys.setprofile(None)
+    asyncio_events = sys.modules.get("asyncio.events")
+    if asyncio_events is not None:
+        asyncio_events._set_running_loop(None)
+    for name in [n for n in sys.modules if n not in modules]:
+        del sys.modules[name]
+    sys.modules.update(modules)
+    for name, saved in module_dicts.items():
+        d = vars(modules[name])
+        d.clear()
+        d.update(saved)
+    sys.path[:] = path
+    sys.meta_path[:] = meta_path
+    sys.path_hooks[:] = path_hooks
+    sys.path_importer_cache.clear()
+    sys.path_importer_cache.update(importer_cache)
+    import builtins
+    vars(builtins).clear()
+    vars(builtins).update(builtins_dict)
+    sys.setrecursionlimit(limit)
+    sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook = streams
+    import gc
+    gc.collect()
     return True

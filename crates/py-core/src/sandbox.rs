@@ -1,0 +1,71 @@
+//! The in-process sandbox: no fork or exec of the VM's process from Python.
+//!
+//! An audit hook written in Rust, added before the interpreter starts, so
+//! it applies to every interpreter and nothing Python can reach turns it
+//! off or changes what it refuses (a hook in Python lived in the `erlang`
+//! module's namespace, where `erlang._FORBIDDEN = frozenset()` disabled
+//! it). What it cannot stop is code that forks without an audit event:
+//! ctypes, `_posixsubprocess.fork_exec`, C extensions (see
+//! docs/security.md; isolated contexts are the answer to those).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3_ffi as ffi;
+
+/// Audit events that start a process or replace this one.
+const FORBIDDEN: [&str; 7] =
+    ["os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen"];
+
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" {
+    fn PySys_AddAuditHook(
+        hook: unsafe extern "C" fn(*const c_char, *mut ffi::PyObject, *mut c_void) -> c_int,
+        user_data: *mut c_void,
+    ) -> c_int;
+}
+
+/// Whether `event` is refused.
+pub fn is_forbidden(event: &str) -> bool {
+    FORBIDDEN.contains(&event)
+}
+
+/// Adds the hook. Called before Python starts (the hook then covers every
+/// interpreter); once per process.
+pub(crate) fn install() {
+    if INSTALLED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: adding an audit hook before initialisation is allowed; the
+    // hook is a plain function that lives for the process.
+    unsafe {
+        PySys_AddAuditHook(refuse_process_creation, std::ptr::null_mut());
+    }
+}
+
+/// Whether the sandbox is on in this process.
+pub fn is_installed() -> bool {
+    INSTALLED.load(Ordering::Acquire)
+}
+
+unsafe extern "C" fn refuse_process_creation(
+    event: *const c_char,
+    _args: *mut ffi::PyObject,
+    _user_data: *mut c_void,
+) -> c_int {
+    // SAFETY: CPython passes a NUL-terminated event name.
+    let name = unsafe { CStr::from_ptr(event) };
+    let Ok(name) = name.to_str() else { return 0 };
+    if !is_forbidden(name) {
+        return 0;
+    }
+    let text = format!(
+        "{name} is blocked in Erlang VM context: forking or replacing the VM's process is unsafe; \
+         run programs with Erlang ports (open_port/2) and talk to them from Erlang\0"
+    );
+    // SAFETY: audit hooks run with the GIL held; `text` is NUL-terminated
+    // and copied by CPython.
+    unsafe { ffi::PyErr_SetString(ffi::PyExc_RuntimeError, text.as_ptr() as *const c_char) };
+    -1
+}
