@@ -307,25 +307,32 @@ impl Context {
     }
 
     /// Stops, then waits up to `grace` for the thread to leave the context.
-    /// Code that ignores the interrupt is stopped harder after a moment:
-    /// the thread is doomed, so its Python code raises KeyboardInterrupt at
-    /// every line until it returns (Python 3.12+). Returns false if the
-    /// thread still runs the context's code at `grace` (blocked in C, or
-    /// on 3.11 swallowing interrupts); it goes on trying.
+    /// Code that ignores the interrupt is stopped harder after a moment
+    /// (with a `grace` longer than that): the thread is doomed, so its
+    /// Python code raises KeyboardInterrupt at every line until it returns
+    /// (Python 3.12+). Returns false if the thread still runs the
+    /// context's code at `grace` (blocked in C, or on 3.11 swallowing
+    /// interrupts); the doom is then lifted (tracing costs the
+    /// interpreter's other threads too) and the thread leaves when its code
+    /// returns.
     pub fn stop_and_wait(&self, grace: Duration) -> bool {
         self.stop();
         let deadline = Instant::now() + grace;
         if self.wait_ended(TERMINATE_AFTER.min(grace)) {
             return true;
         }
+        if grace <= TERMINATE_AFTER {
+            return false;
+        }
         loop {
             interrupter().send(Order::Terminate(self.shared.clone()));
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return self.wait_ended(Duration::ZERO);
-            }
             if self.wait_ended(REINTERRUPT_EVERY.min(left)) {
                 return true;
+            }
+            if Instant::now() >= deadline {
+                interrupter().send(Order::Spare(self.shared.clone()));
+                return self.wait_ended(Duration::ZERO);
             }
         }
     }
@@ -592,7 +599,7 @@ fn serve(
     ts.detach();
     shared.target.lock().unwrap_or_else(|p| p.into_inner()).alive = false;
     ts.attach();
-    if shared.doomed.load(Ordering::Acquire) {
+    if shared.doomed.swap(false, Ordering::AcqRel) {
         // SAFETY: attached to this interpreter (just above).
         unsafe { crate::interrupt::remove_terminator(ts.interp()) };
     }

@@ -34,6 +34,10 @@ pub(crate) enum Order {
     /// The context is stopping and its code did not end: doom the thread
     /// (the terminator) and interrupt whatever runs.
     Terminate(Arc<Shared>),
+    /// Stopping gave up on the thread (blocked in C, say): take the
+    /// terminator away again, so the interpreter's other threads do not pay
+    /// for tracing while it waits.
+    Spare(Arc<Shared>),
 }
 
 pub(crate) struct Interrupter {
@@ -59,6 +63,7 @@ pub(crate) fn interrupter() -> &'static Interrupter {
                     match order {
                         Order::Interrupt(shared, seq) => deliver_interrupt(&shared, Some(seq)),
                         Order::Terminate(shared) => deliver_termination(&shared),
+                        Order::Spare(shared) => spare(&shared),
                     }
                 }
             })
@@ -106,6 +111,15 @@ fn deliver_termination(shared: &Shared) {
         }
     }
     deliver_interrupt(shared, None);
+}
+
+fn spare(shared: &Shared) {
+    let target = shared.target.lock().unwrap_or_else(|p| p.into_inner());
+    if target.alive && shared.doomed.swap(false, Ordering::AcqRel) {
+        // SAFETY: the target lock keeps the interpreter alive; removed with
+        // its GIL.
+        unsafe { interp::with_interpreter(target.interp, || remove_terminator(target.interp)) };
+    }
 }
 
 /// How many doomed contexts each interpreter has (keyed by its address):

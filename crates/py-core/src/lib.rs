@@ -23,6 +23,7 @@ pub mod erlang_module;
 pub mod handoff;
 pub mod interp;
 mod interrupt;
+pub mod job;
 pub mod pool;
 pub mod release;
 pub mod runtime;

@@ -288,3 +288,80 @@ fn stopping_interrupts_the_running_task() {
     ctx.stop_and_join();
     assert_eq!(done_rx.recv().unwrap(), Err("KeyboardInterrupt".to_string()));
 }
+
+/// Code that catches KeyboardInterrupt in a loop still ends when its
+/// context is stopped (Python 3.12+: the terminator raises at every line).
+#[test]
+fn stopping_ends_code_that_swallows_interrupts() {
+    let ctx = context(Mode::Worker);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    ctx.submit_fn(move |w| {
+        started_tx.send(()).unwrap();
+        let r = w.exec(
+            b"while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass",
+            None,
+        );
+        done_tx.send(r.map_err(|e| e.class)).unwrap();
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    let stopped = ctx.stop_and_wait(Duration::from_secs(10));
+    if cfg!(Py_3_12) {
+        assert!(stopped, "the terminator ends it");
+        assert_eq!(done_rx.recv().unwrap(), Err("KeyboardInterrupt".to_string()));
+        // The trace is gone: other contexts run untraced.
+        let other = context(Mode::Worker);
+        assert_eq!(eval(&other, "__import__('sys').gettrace() is None").unwrap(), Term::atom("true"));
+    } else {
+        assert!(!stopped, "3.11 cannot stop it, and says so");
+    }
+}
+
+/// Code blocked in C cannot be stopped: `stop_and_wait` says so, and the
+/// thread leaves once the code returns.
+#[test]
+fn stopping_reports_code_blocked_in_c() {
+    let ctx = context(Mode::Worker);
+    let (started_tx, started_rx) = mpsc::channel();
+    ctx.submit_fn(move |w| {
+        started_tx.send(()).unwrap();
+        let _ = w.exec(b"import time\ntime.sleep(1.5)", None);
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    assert!(!ctx.stop_and_wait(Duration::from_millis(300)));
+    assert!(ctx.wait_ended(Duration::from_secs(30)));
+    assert!(!ctx.is_doomed(), "the terminator is gone once the thread left");
+}
+
+/// An own-GIL interpreter is reused by the next own-GIL context, reset to
+/// how it started.
+#[test]
+fn owngil_interpreters_are_reused_after_a_reset() {
+    if !py_core::owngil_supported() {
+        return;
+    }
+    let a = context(Mode::OwnGil);
+    eval(&a, "0").unwrap();
+    on(&a, |w| w.exec(b"import json, builtins\njson.marker = 1\nbuiltins.left_behind = 1", None)).unwrap();
+    let id = a.interp_id();
+    a.stop_and_join();
+    // Other tests running meanwhile may take it first: keep what we get
+    // until it comes back to us.
+    let mut held = Vec::new();
+    let b = loop {
+        let c = context(Mode::OwnGil);
+        if c.interp_id() == id {
+            break c;
+        }
+        assert!(held.len() < 20, "the interpreter was not reused");
+        held.push(c);
+    };
+    assert_eq!(
+        eval(&b, "('json' in __import__('sys').modules, hasattr(__import__('builtins'), 'left_behind'))").unwrap(),
+        Term::Tuple(vec![Term::atom("false"), Term::atom("false")])
+    );
+    b.stop_and_join();
+    held.iter().for_each(Context::stop_and_join);
+}

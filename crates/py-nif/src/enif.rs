@@ -962,19 +962,5 @@ pub fn self_pid(env: NifEnv) -> Option<ErlNifPid> {
 /// The bytes of an atom, binary or (Latin-1 or Unicode) charlist naming a
 /// module, function or piece of code.
 pub fn name_bytes(env: NifEnv, t: RawTerm) -> Option<Vec<u8>> {
-    let src = EnvSource::plain(env);
-    match src.kind(t) {
-        TermKind::Binary => src.binary(t).map(|b| b.to_vec()),
-        TermKind::Atom => src.with_atom_name(t, |s| s.as_bytes().to_vec()).ok(),
-        TermKind::List => {
-            let mut text = String::new();
-            for c in src.list_elems(t) {
-                let code = src.int64(c)?;
-                text.push(char::from_u32(u32::try_from(code).ok()?)?);
-            }
-            src.list_len(t)?;
-            Some(text.into_bytes())
-        }
-        _ => None,
-    }
+    py_core::job::name_bytes(&EnvSource::plain(env), t)
 }

@@ -54,6 +54,29 @@ impl Outcome {
     }
 }
 
+impl From<py_core::job::Done> for Outcome {
+    fn from(d: py_core::job::Done) -> Outcome {
+        use py_core::job::Done;
+        match d {
+            Done::Value(v) => Outcome::Value(v),
+            Done::Namespace(n) => Outcome::Namespace(n),
+            Done::Ran => Outcome::Done,
+            Done::Schedule { callback, args } => Outcome::Schedule { callback, args },
+        }
+    }
+}
+
+impl From<py_core::job::Failed> for Outcome {
+    fn from(f: py_core::job::Failed) -> Outcome {
+        use py_core::job::Failed;
+        match f {
+            Failed::Python(e) => Outcome::PyError(e),
+            Failed::Convert(e) => Outcome::Convert(e),
+            Failed::Named(n) => Outcome::Error(n),
+        }
+    }
+}
+
 impl From<PyErrInfo> for Outcome {
     fn from(e: PyErrInfo) -> Outcome {
         Outcome::PyError(e)

@@ -31,9 +31,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py_convert::{term_to_py, PyObj, TermSource};
-use py_core::erlang_module::{self, Marker};
-use py_core::Worker;
+use py_convert::PyObj;
+use py_core::{job, Worker};
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
@@ -81,21 +80,30 @@ const LEND_THRESHOLD: usize = 4096;
 /// copies the arguments and returns instead.
 const LEND_PATIENCE: Duration = Duration::from_millis(2);
 
-/// Where a call's arguments are: copied into the request's environment, or
-/// lent by a caller waiting on a dirty scheduler (see [`crate::lend`]).
-enum CallArgs {
-    Copied { args: RawTerm, kwargs: Option<RawTerm> },
-    Lent(Arc<Loan>),
-}
-
+/// What a request does: a job any term source can describe
+/// (`py_core::job`, terms in the request's env), or one only the NIF has.
 enum Job {
-    Call { module: Vec<u8>, func: Vec<u8>, args: CallArgs },
-    Eval { code: Vec<u8>, locals: Option<RawTerm> },
-    Exec { code: Vec<u8> },
-    NewEnv,
-    Method { target: ResourceArc<PyRefRes>, name: Vec<u8>, args: RawTerm, kwargs: Option<RawTerm> },
-    GetAttr { target: ResourceArc<PyRefRes>, name: Vec<u8> },
-    ToTerm { target: ResourceArc<PyRefRes> },
+    Core(job::Job<RawTerm>),
+    /// A call whose arguments a caller on a dirty scheduler lends (see
+    /// [`crate::lend`]).
+    LentCall {
+        module: Vec<u8>,
+        func: Vec<u8>,
+        loan: Arc<Loan>,
+    },
+    Method {
+        target: ResourceArc<PyRefRes>,
+        name: Vec<u8>,
+        args: RawTerm,
+        kwargs: Option<RawTerm>,
+    },
+    GetAttr {
+        target: ResourceArc<PyRefRes>,
+        name: Vec<u8>,
+    },
+    ToTerm {
+        target: ResourceArc<PyRefRes>,
+    },
 }
 
 /// One request on its way to a context thread.
@@ -198,7 +206,7 @@ impl Request {
     /// arguments, its limiter slot, its route. Returns its env (where the
     /// tag lives).
     fn abort(self) -> MsgEnv {
-        if let Job::Call { args: CallArgs::Lent(loan), .. } = &self.job {
+        if let Job::LentCall { loan, .. } = &self.job {
             loan.cancel();
         }
         match &self.route {
@@ -237,47 +245,31 @@ fn execute(
     };
     let run = || -> Result<Outcome, Outcome> {
         match job {
-            Job::Call { module, func, args } => {
+            Job::Core(job::Job::Call { module, func, args, kwargs }) if task.is_some() => {
                 let callable = w.resolve(module, func, globals.as_ref())?;
-                let argv = garbage;
-                let kw = match args {
-                    CallArgs::Copied { args, kwargs } => convert_args(w, src, *args, *kwargs, argv)?,
-                    CallArgs::Lent(loan) => loan
-                        .with(|env, args, kwargs| {
-                            let lent = EnvSource { env, handles: src.handles };
-                            convert_args(w, &lent, args, kwargs, argv)
-                        })
-                        .unwrap_or(Err(Outcome::Error("internal_error")))?,
-                };
-                if let Some(t) = task {
-                    let started = tasks::start(w, t.ctx, t.caller, t.tag, t.gate.clone(), callable, argv, kw.as_ref());
-                    argv.extend(kw);
-                    started?;
-                    return Ok(Outcome::Started);
+                let kw = job::convert_args(w, src, *args, *kwargs, garbage)?;
+                start_task(w, task, callable, garbage, kw)
+            }
+            Job::Core(j) => Ok(job::run(w, src, globals.as_ref(), j, garbage)?.into()),
+            Job::LentCall { module, func, loan } => {
+                let callable = w.resolve(module, func, globals.as_ref())?;
+                let argv = &mut *garbage;
+                let kw = loan
+                    .with(|env, args, kwargs| {
+                        let lent = EnvSource { env, handles: src.handles };
+                        job::convert_args(w, &lent, args, kwargs, argv)
+                    })
+                    .unwrap_or(Err(job::Failed::Named("internal_error")))?;
+                if task.is_some() {
+                    return start_task(w, task, callable, garbage, kw);
                 }
-                let result = w.call(&callable, argv, kw.as_ref());
-                argv.extend(kw);
-                follow_markers(w, globals.as_ref(), result?)
+                Ok(job::call_prepared(w, globals.as_ref(), &callable, garbage, kw)?.into())
             }
-            Job::Eval { code, locals } => {
-                let locals = match locals {
-                    Some(l) => Some(term_to_py(w.py(), w.types(), src, *l, w.limits())?),
-                    None => None,
-                };
-                let result = w.eval(code, globals.as_ref(), locals.as_ref());
-                garbage.extend(locals);
-                Ok(Outcome::Value(result?))
-            }
-            Job::Exec { code } => {
-                w.exec(code, globals.as_ref())?;
-                Ok(Outcome::Done)
-            }
-            Job::NewEnv => Ok(Outcome::Namespace(w.new_namespace()?)),
             Job::Method { target, name, args, kwargs } => {
                 let obj = target.obj.get(w.py()).ok_or(Outcome::Error("ref_wrong_interpreter"))?;
                 let method = w.getattr(&obj, name)?;
                 let argv = garbage;
-                let kw = convert_args(w, src, *args, *kwargs, argv)?;
+                let kw = job::convert_args(w, src, *args, *kwargs, argv)?;
                 let result = w.call(&method, argv, kw.as_ref());
                 argv.extend(kw);
                 Ok(Outcome::Value(result?))
@@ -295,64 +287,24 @@ fn execute(
     run().unwrap_or_else(|e| e)
 }
 
-/// How many `erlang.schedule_inline` continuations one call may chain.
-const MAX_INLINE_CONTINUATIONS: usize = 10_000;
-
-/// The outcome of a call whose result may be a scheduling marker:
-/// `schedule_inline` continues here, `schedule` hands over to Erlang.
-fn follow_markers(w: &Worker, globals: Option<&PyObj>, mut result: PyObj) -> Result<Outcome, Outcome> {
-    for _ in 0..MAX_INLINE_CONTINUATIONS {
-        match w.marker(&result) {
-            None => return Ok(Outcome::Value(result)),
-            Some(Marker::Erlang { callback, args }) => return Ok(Outcome::Schedule { callback, args }),
-            Some(Marker::Inline { module, func, args, kwargs }) => {
-                let py = w.py();
-                let (Some(m), Some(f)) = (erlang_module::name_text(py, &module), erlang_module::name_text(py, &func))
-                else {
-                    return Err(Outcome::Error("bad_schedule_inline"));
-                };
-                let callable = w.resolve(m.as_bytes(), f.as_bytes(), globals)?;
-                let argv = erlang_module::sequence_items(py, &args).ok_or(Outcome::Error("bad_schedule_inline"))?;
-                let kw = (!erlang_module::is_empty_dict(&kwargs)).then_some(&kwargs);
-                result = w.call(&callable, &argv, kw)?;
-            }
-        }
-    }
-    Err(Outcome::Error("schedule_inline_too_deep"))
-}
-
-/// Converts positional arguments into `argv` and returns the kwargs dict.
-fn convert_args(
+/// Starts a prepared call as a task on this thread's event loop.
+fn start_task(
     w: &Worker,
-    src: &EnvSource,
-    args: RawTerm,
-    kwargs: Option<RawTerm>,
+    task: Option<&TaskStart<'_>>,
+    callable: PyObj,
     argv: &mut Vec<PyObj>,
-) -> Result<Option<PyObj>, Outcome> {
-    argv.reserve(src.list_len(args).unwrap_or(0));
-    for a in src.list_elems(args) {
-        argv.push(term_to_py(w.py(), w.types(), src, a, w.limits())?);
-    }
-    match kwargs {
-        Some(k) => Ok(Some(term_to_py(w.py(), w.types(), src, k, w.limits())?)),
-        None => Ok(None),
-    }
+    kw: Option<PyObj>,
+) -> Result<Outcome, Outcome> {
+    let Some(t) = task else { return Err(Outcome::Error("internal_error")) };
+    let started = tasks::start(w, t.ctx, t.caller, t.tag, t.gate.clone(), callable, argv, kw.as_ref());
+    argv.extend(kw);
+    started?;
+    Ok(Outcome::Started)
 }
 
 pub fn bad_arg<'a>(env: Env<'a>, what: &str) -> Term<'a> {
     let what = rustler::Atom::from_str(env, what).map(|a| a.encode(env)).unwrap_or_else(|_| what.encode(env));
     (error(), (bad_argument(), what)).encode(env)
-}
-
-/// `#{}` or `[]` mean "none"; anything else must be a map.
-fn optional_map(t: Term<'_>) -> Result<Option<RawTerm>, ()> {
-    if t.is_map() {
-        Ok((t.map_size().unwrap_or(0) > 0).then_some(t.as_c_arg()))
-    } else if t.is_empty_list() {
-        Ok(None)
-    } else {
-        Err(())
-    }
 }
 
 /// The namespace argument: a namespace resource or `undefined`.
@@ -463,28 +415,24 @@ impl<'a> Submit<'a> {
     }
 }
 
-/// Module, function and argument checks shared by the call NIFs.
-struct CallParts {
-    module: Vec<u8>,
-    func: Vec<u8>,
-    kwargs: Option<RawTerm>,
+/// Reads a job from the NIF's arguments (`py_core::job`), or the
+/// `{error, {bad_argument, What}}` term.
+fn read_job<'a>(
+    env: Env<'a>,
+    read: impl FnOnce(&EnvSource) -> Result<job::Job<RawTerm>, job::BadArgument>,
+) -> Result<job::Job<RawTerm>, Term<'a>> {
+    read(&EnvSource::plain(NifEnv::of(env))).map_err(|e| bad_arg(env, e.name()))
 }
 
-fn call_parts<'a>(
-    env: Env<'a>,
-    module: Term<'a>,
-    function: Term<'a>,
-    args: Term<'a>,
-    kwargs: Term<'a>,
-) -> Result<CallParts, Term<'a>> {
-    let module = name_bytes(NifEnv::of(env), module.as_c_arg()).ok_or_else(|| bad_arg(env, "module"))?;
-    let func = name_bytes(NifEnv::of(env), function.as_c_arg()).ok_or_else(|| bad_arg(env, "function"))?;
-    // A proper list only: an improper one would lose its tail.
-    if args.list_length().is_err() {
-        return Err(bad_arg(env, "args"));
+/// The same job with its terms copied into `msg_env`.
+fn copied(msg_env: &MsgEnv, j: job::Job<RawTerm>) -> job::Job<RawTerm> {
+    match j {
+        job::Job::Call { module, func, args, kwargs } => {
+            job::Job::Call { module, func, args: msg_env.copy_from(args), kwargs: kwargs.map(|k| msg_env.copy_from(k)) }
+        }
+        job::Job::Eval { code, locals } => job::Job::Eval { code, locals: locals.map(|l| msg_env.copy_from(l)) },
+        other => other,
     }
-    let kwargs = optional_map(kwargs).map_err(|_| bad_arg(env, "kwargs"))?;
-    Ok(CallParts { module, func, kwargs })
 }
 
 /// `context_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, Deadline) -> Seq | heavy | {error, R}`
@@ -505,27 +453,30 @@ fn context_call<'a>(
     flags: u32,
     deadline: Term<'a>,
 ) -> Term<'a> {
-    let parts = match call_parts(env, module_name, function_name, call_args, call_kwargs) {
-        Ok(p) => p,
+    let call = read_job(env, |src| {
+        job::call(src, module_name.as_c_arg(), function_name.as_c_arg(), call_args.as_c_arg(), call_kwargs.as_c_arg())
+    });
+    let call = match call {
+        Ok(c) => c,
         Err(e) => return e,
     };
     let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let kw_term = parts.kwargs.unwrap_or_default();
-    if flags & FLAG_NOREPLY == 0
-        && submit.ctx.ctx.is_idle()
-        && enif::heavier_than(NifEnv::of(env), &[call_args.as_c_arg(), kw_term], LEND_THRESHOLD)
-    {
-        // Large arguments: let the caller lend them (context_call_heavy/9)
-        // rather than copy them here.
-        return heavy().encode(env);
+    if let job::Job::Call { args, kwargs, .. } = &call {
+        if flags & FLAG_NOREPLY == 0
+            && submit.ctx.ctx.is_idle()
+            && enif::heavier_than(NifEnv::of(env), &[*args, kwargs.unwrap_or_default()], LEND_THRESHOLD)
+        {
+            // Large arguments: let the caller lend them (context_call_heavy/9)
+            // rather than copy them here.
+            return heavy().encode(env);
+        }
     }
     let msg_env = MsgEnv::new();
-    let args = msg_env.copy_from(call_args.as_c_arg());
-    let kwargs = parts.kwargs.map(|k| msg_env.copy_from(k));
-    submit.send(msg_env, Job::Call { module: parts.module, func: parts.func, args: CallArgs::Copied { args, kwargs } })
+    let call = copied(&msg_env, call);
+    submit.send(msg_env, Job::Core(call))
 }
 
 /// `context_call_heavy(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, Deadline) -> Seq | {error, R}`:
@@ -547,16 +498,20 @@ fn context_call_heavy<'a>(
     flags: u32,
     deadline: Term<'a>,
 ) -> Term<'a> {
-    let parts = match call_parts(env, module_name, function_name, call_args, call_kwargs) {
-        Ok(p) => p,
+    let call = read_job(env, |src| {
+        job::call(src, module_name.as_c_arg(), function_name.as_c_arg(), call_args.as_c_arg(), call_kwargs.as_c_arg())
+    });
+    let (module, func, args, kwargs) = match call {
+        Ok(job::Job::Call { module, func, args, kwargs }) => (module, func, args, kwargs),
+        Ok(_) => return bad_arg(env, "args"),
         Err(e) => return e,
     };
     let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let loan = Arc::new(Loan::offer(NifEnv::of(env), call_args.as_c_arg(), parts.kwargs));
-    let job = Job::Call { module: parts.module, func: parts.func, args: CallArgs::Lent(loan.clone()) };
+    let loan = Arc::new(Loan::offer(NifEnv::of(env), args, kwargs));
+    let job = Job::LentCall { module, func, loan: loan.clone() };
     let submitted = submit.send(MsgEnv::new(), job);
     // The loan must be settled before this NIF returns and its terms die.
     // A refused submission dropped the request unused.
@@ -580,19 +535,17 @@ fn context_eval<'a>(
     flags: u32,
     deadline: Term<'a>,
 ) -> Term<'a> {
-    let Some(code) = name_bytes(NifEnv::of(env), source.as_c_arg()) else {
-        return bad_arg(env, "code");
-    };
-    let Ok(locals) = optional_map(eval_locals) else {
-        return bad_arg(env, "locals");
+    let eval = match read_job(env, |src| job::eval(src, source.as_c_arg(), eval_locals.as_c_arg())) {
+        Ok(e) => e,
+        Err(e) => return e,
     };
     let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
         Ok(s) => s,
         Err(e) => return e,
     };
     let msg_env = MsgEnv::new();
-    let locals = locals.map(|t| msg_env.copy_from(t));
-    submit.send(msg_env, Job::Eval { code, locals })
+    let eval = copied(&msg_env, eval);
+    submit.send(msg_env, Job::Core(eval))
 }
 
 /// `context_exec(Ctx, Tag, Code, Env, Flags, Deadline) -> Seq | {error, R}`
@@ -606,11 +559,12 @@ fn context_exec<'a>(
     flags: u32,
     deadline: Term<'a>,
 ) -> Term<'a> {
-    let Some(code) = name_bytes(NifEnv::of(env), source.as_c_arg()) else {
-        return bad_arg(env, "code");
+    let exec = match read_job(env, |src| job::exec(src, source.as_c_arg())) {
+        Ok(e) => e,
+        Err(e) => return e,
     };
     match Submit::new(env, ctx, tag, namespace, flags, deadline) {
-        Ok(s) => s.send(MsgEnv::new(), Job::Exec { code }),
+        Ok(s) => s.send(MsgEnv::new(), Job::Core(exec)),
         Err(e) => e,
     }
 }
@@ -621,7 +575,7 @@ fn context_exec<'a>(
 fn context_new_env<'a>(env: Env<'a>, ctx: Term<'a>, tag: Term<'a>) -> Term<'a> {
     let undefined = rustler::types::atom::undefined().encode(env);
     match Submit::new(env, ctx, tag, undefined, 0, infinity().encode(env)) {
-        Ok(s) => s.send(MsgEnv::new(), Job::NewEnv),
+        Ok(s) => s.send(MsgEnv::new(), Job::Core(job::Job::NewEnv)),
         Err(e) => e,
     }
 }
@@ -644,7 +598,7 @@ fn ref_call_method<'a>(
     if call_args.list_length().is_err() {
         return bad_arg(env, "args");
     }
-    let Ok(kwargs) = optional_map(call_kwargs) else {
+    let Some(kwargs) = job::optional_map(&EnvSource::plain(NifEnv::of(env)), call_kwargs.as_c_arg()) else {
         return bad_arg(env, "kwargs");
     };
     let undefined = rustler::types::atom::undefined().encode(env);

@@ -497,7 +497,10 @@ def _interp_reset(state):
     """Back to the snapshot: modules imported since are dropped, module
     attributes, builtins, sys.path and the import system restored, atexit
     functions run. False when the interpreter cannot be reused (a thread it
-    started still runs)."""
+    started still runs). Uses local names only: it rewrites the very
+    dictionaries (builtins, this module's) that global lookups go through."""
+    import builtins
+    import gc
     import sys
 
     threading = sys.modules.get("threading")
@@ -515,11 +518,16 @@ def _interp_reset(state):
     asyncio_events = sys.modules.get("asyncio.events")
     if asyncio_events is not None:
         asyncio_events._set_running_loop(None)
-    for name in [n for n in sys.modules if n not in modules]:
-        del sys.modules[name]
-    sys.modules.update(modules)
+    current = sys.modules
+    for name in [n for n in current if n not in modules]:
+        del current[name]
+    current.update(modules)
+    builtins_vars = builtins.__dict__
     for name, saved in module_dicts.items():
-        d = vars(modules[name])
+        module = modules[name]
+        if module is builtins:
+            continue
+        d = module.__dict__
         d.clear()
         d.update(saved)
     sys.path[:] = path
@@ -527,11 +535,9 @@ def _interp_reset(state):
     sys.path_hooks[:] = path_hooks
     sys.path_importer_cache.clear()
     sys.path_importer_cache.update(importer_cache)
-    import builtins
-    vars(builtins).clear()
-    vars(builtins).update(builtins_dict)
     sys.setrecursionlimit(limit)
     sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook = streams
-    import gc
+    builtins_vars.clear()
+    builtins_vars.update(builtins_dict)
     gc.collect()
     return True
