@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 30
 REBAR ?= rebar3
 
 .PHONY: all setup build stub check-stub demo test test-rust test-erlang test-elixir bench-erlang \
-        test-other-pythons fuzz bench pybench clean
+        test-other-pythons test-asan fuzz bench pybench clean
 
 all: build
 
@@ -59,6 +59,11 @@ test-erlang: build
 
 test-elixir: build
 	@$(ENV) cd examples/elixir_app && MIX_REBAR3=$$(command -v rebar3) mix test
+
+# The Common Test suites against a py_nif built with AddressSanitizer
+# (SUITES="py_api_SUITE py_stream_SUITE" runs some; see scripts/test-asan.sh).
+test-asan:
+	@scripts/test-asan.sh $(SUITES)
 
 fuzz: setup
 	@$(ENV) scripts/fuzz.sh $(FUZZ_SECONDS)

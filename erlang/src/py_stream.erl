@@ -28,6 +28,10 @@
 -define(HIGH_WATER, 1024).
 %% How often a relay whose owner lags looks at its mailbox again (ms).
 -define(RECHECK, 2).
+%% How long a cancelled driver may take to close its generator (which runs
+%% its `finally') before it is interrupted (ms): one that computes or
+%% blocks would never see the closed credit channel.
+-define(CANCEL_GRACE, 200).
 %% Longest wait for the next event when collecting (ms).
 -define(IDLE_TIMEOUT, 30000).
 
@@ -138,6 +142,9 @@ relay(#{ref := Ref, tag := Tag, owner := Owner} = S) ->
             relay(lend(S#{waiting := false}));
         {py_stream_cancel, Ref} ->
             relay(stop(S));
+        {py_stream_interrupt, Ref} ->
+            _ = py_nif:context_interrupt(map_get(ctx, S), map_get(seq, S)),
+            relay(S);
         {'DOWN', Mon, process, _, _} when Mon =:= map_get(owner_mon, S) ->
             relay(stop(S#{owner := none}));
         {py_response, Tag, Result} ->
@@ -147,13 +154,14 @@ relay(#{ref := Ref, tag := Tag, owner := Owner} = S) ->
     end.
 
 %% Cancel: the credit channel closes (the driver stops before its next
-%% value) and the driver is interrupted (a generator that computes or
-%% blocks is stopped too; its `finally' runs).
+%% value and closes the generator, so its `finally' runs); a driver still
+%% running after a grace period is interrupted (a generator that computes
+%% or blocks is stopped too).
 stop(#{stopping := true} = S) ->
     S;
-stop(#{credit := Credit, ctx := Ctx, seq := Seq} = S) ->
+stop(#{credit := Credit, ref := Ref} = S) ->
     ok = py_channel:close(Credit),
-    _ = py_nif:context_interrupt(Ctx, Seq),
+    erlang:send_after(?CANCEL_GRACE, self(), {py_stream_interrupt, Ref}),
     S#{stopping := true}.
 
 %% The driver's request ended: `true' means it told the owner itself.

@@ -194,8 +194,13 @@ capabilities(_) ->
 %% size) comes from malloc's heap, not from its own mmap, despite the
 %% thresholds the BEAM pins. glibc marks mmapped chunks with bit 2 of the
 %% size word just before the block.
+%% Not under AddressSanitizer (scripts/test-asan.sh), whose allocator
+%% replaces glibc's.
 large_blocks_come_from_the_heap(_Config) ->
+    Asan = py:eval(<<"hasattr(__import__('ctypes').CDLL(None), '__asan_init')">>),
     case os:type() of
+        {unix, linux} when Asan =:= {ok, true} ->
+            {skip, "AddressSanitizer's allocator replaces glibc's"};
         {unix, linux} ->
             ok = py:exec(<<"import ctypes\n"
                            "def mmapped(size):\n"
