@@ -19,26 +19,26 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	@$(ENV) cd erlang && $(REBAR) compile
+	@$(ENV) $(REBAR) compile
 
 # Regenerate the Erlang NIF stub from the Rust NIF declarations.
 stub:
-	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > erlang/src/py_nif.erl.new
-	@mv erlang/src/py_nif.erl.new erlang/src/py_nif.erl
-	@echo "erlang/src/py_nif.erl regenerated"
+	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > src/py_nif.erl.new
+	@mv src/py_nif.erl.new src/py_nif.erl
+	@echo "src/py_nif.erl regenerated"
 
 # Fails if the committed stub does not match the NIF declarations.
 check-stub:
 	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > /tmp/py_nif.erl.$$$$ \
-	  && if ! cmp -s /tmp/py_nif.erl.$$$$ erlang/src/py_nif.erl; then \
-	       diff -u erlang/src/py_nif.erl /tmp/py_nif.erl.$$$$; rm -f /tmp/py_nif.erl.$$$$; \
-	       echo "erlang/src/py_nif.erl is out of date: run 'make stub'"; exit 1; \
+	  && if ! cmp -s /tmp/py_nif.erl.$$$$ src/py_nif.erl; then \
+	       diff -u src/py_nif.erl /tmp/py_nif.erl.$$$$; rm -f /tmp/py_nif.erl.$$$$; \
+	       echo "src/py_nif.erl is out of date: run 'make stub'"; exit 1; \
 	     fi; rm -f /tmp/py_nif.erl.$$$$
 
 demo: build
 	@$(ENV) escript examples/demo.escript
 
-test: setup check-stub test-rust test-erlang test-elixir fuzz test-other-pythons
+test: setup check-stub test-rust test-erlang test-elixir fuzz test-asan test-other-pythons
 	@echo "make test: all passed"
 
 # The Rust tests and the Common Test suites against the other supported
@@ -55,7 +55,7 @@ test-rust: setup
 	@$(ENV) cargo fmt --all -- --check
 
 test-erlang: build
-	@$(ENV) cd erlang && $(REBAR) ct
+	@$(ENV) $(REBAR) ct
 
 test-elixir: build
 	@$(ENV) cd examples/elixir_app && MIX_REBAR3=$$(command -v rebar3) mix test
@@ -78,8 +78,8 @@ bench-erlang: build
 	@$(ENV) escript benches/erlang/serving.escript
 
 pybench: build
-	@$(ENV) escript ../shared/bench/pybench.escript --lib erlang/_build/default/lib/erlang_python
+	@$(ENV) escript ../shared/bench/pybench.escript --lib _build/default/lib/erlang_python
 
 clean:
 	cargo clean
-	rm -rf erlang/_build erlang/priv/py_nif.so
+	rm -rf _build priv/py_nif.so

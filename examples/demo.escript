@@ -1,6 +1,6 @@
 #!/usr/bin/env escript
 %% -*- erlang -*-
-%%! -pa erlang/_build/default/lib/erlang_python/ebin
+%%! -pa _build/default/lib/erlang_python/ebin
 %%
 %% A tour of erlang_python from Erlang: `make demo` runs it after building.
 -mode(compile).

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the py_nif library with cargo and installs it as priv/py_nif.so.
-# Run from erlang/ (the rebar3 pre-compile hook does that). The Python it
+# Run by the rebar3 pre-compile hook (or by hand). The Python it
 # links against is $PYO3_PYTHON, set by scripts/env.sh.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,8 +9,8 @@ if [ -z "${PYO3_PYTHON:-}" ]; then
 fi
 profile=${CARGO_PROFILE:-release}
 cd "$here"
-cargo build --quiet --profile "$profile" -p py-nif --lib
+cargo build --profile "$profile" -p py-nif --lib
 target_dir=${CARGO_TARGET_DIR:-$here/target}
-mkdir -p "$here/erlang/priv"
-cp "$target_dir/$profile/libpy_nif.so" "$here/erlang/priv/py_nif.so.tmp"
-mv "$here/erlang/priv/py_nif.so.tmp" "$here/erlang/priv/py_nif.so"
+mkdir -p "$here/priv"
+cp "$target_dir/$profile/libpy_nif.so" "$here/priv/py_nif.so.tmp"
+mv "$here/priv/py_nif.so.tmp" "$here/priv/py_nif.so"

@@ -7,8 +7,8 @@
 #
 # The NIF is built with -Zsanitizer=address (nightly, or stable with
 # RUSTC_BOOTSTRAP=1) into its own target dir; the Erlang app is copied next
-# to it with that NIF in its priv/, so the developer's erlang/priv/py_nif.so
-# and erlang/_build are never touched. The BEAM is not instrumented, so gcc's
+# to it with that NIF in its priv/, so the developer's priv/py_nif.so
+# and _build are never touched. The BEAM is not instrumented, so gcc's
 # shared ASan runtime is preloaded into the VM that runs the suites (its ABI,
 # v8, is the one rustc's LLVM emits). Python objects are plain malloc blocks
 # (PYTHONMALLOC=malloc) so ASan sees them. ASan stops the VM at the first
@@ -75,7 +75,7 @@ echo "test-asan: building py_nif with AddressSanitizer ($("${cargo[@]}" --versio
 app="$work/erlang"
 rm -rf "$app"
 mkdir -p "$app"
-tar -C "$root/erlang" --exclude=./_build --exclude=./logs --exclude='*.so' --exclude='*.beam' -cf - . \
+tar -C "$root" --exclude='*.so' --exclude='*.beam' -cf - rebar.config src test priv \
     | tar -C "$app" -xf -
 cp "$work/cargo/$host/release/libpy_nif.so" "$app/priv/py_nif.so"
 echo 'lists:keydelete(pre_hooks, 1, CONFIG).' > "$app/rebar.config.script"

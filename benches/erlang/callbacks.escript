@@ -12,7 +12,7 @@
 main(Args) ->
     Ebin = case Args of
                [Dir] -> Dir;
-               [] -> "erlang/_build/default/lib/erlang_python/ebin"
+               [] -> "_build/default/lib/erlang_python/ebin"
            end,
     true = code:add_patha(Ebin),
     {ok, _} = application:ensure_all_started(erlang_python),

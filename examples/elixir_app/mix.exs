@@ -18,6 +18,6 @@ defmodule ElixirApp.MixProject do
   end
 
   defp deps do
-    [{:erlang_python, path: "../../erlang", manager: :rebar3}]
+    [{:erlang_python, path: "../..", manager: :rebar3}]
   end
 end

@@ -9,7 +9,7 @@
 %%     spreads connections over them).
 %%
 %% Usage (after `make build', from the repository root):
-%%   erl -pa erlang/_build/default/lib/erlang_python/ebin
+%%   erl -pa _build/default/lib/erlang_python/ebin
 %%   1> application:ensure_all_started(erlang_python).
 %%   2> c("examples/http_echo/http_echo").
 %%   3> {ok, Reactor} = http_echo:start_reactor(8080).

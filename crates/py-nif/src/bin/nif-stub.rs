@@ -1,5 +1,5 @@
 //! Writes the Erlang stub module `py_nif` from the NIF declarations of this
-//! crate: `nif-stub crates/py-nif/src > erlang/src/py_nif.erl`.
+//! crate: `nif-stub crates/py-nif/src > src/py_nif.erl`.
 //!
 //! Every function marked `#[rustler::nif]` becomes an export whose arity is
 //! its parameter count without the `Env`. (Reading the table from the built
