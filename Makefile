@@ -82,4 +82,4 @@ pybench: build
 
 clean:
 	cargo clean
-	rm -rf _build priv/py_nif.so
+	rm -rf _build priv/*.so priv/python.config

@@ -7,8 +7,14 @@
 
 start(_Type, _Args) ->
     case py_config:validate() of
-        ok -> start_python();
-        {error, Invalid} -> {error, Invalid}
+        ok ->
+            %% The Python is found before the NIF loads, for a clear error.
+            case py_python:prepare() of
+                ok -> start_python();
+                {error, Reason} -> {error, Reason}
+            end;
+        {error, Invalid} ->
+            {error, Invalid}
     end.
 
 start_python() ->
@@ -33,6 +39,9 @@ nif_config() ->
              allocator => application:get_env(erlang_python, python_allocator, auto),
              malloc_tuning => application:get_env(erlang_python, malloc_tuning, true)},
     case application:get_env(erlang_python, python_executable) of
-        {ok, Exe} -> Base#{executable => Exe};
-        undefined -> Base
+        {ok, Exe} ->
+            Base#{executable => Exe};
+        undefined ->
+            {ok, #{executable := Exe}} = py_python:locate(),
+            Base#{executable => Exe}
     end.

@@ -21,6 +21,7 @@ settings() ->
      {event_loop_pool_size, "a non-negative integer", fun(V) -> is_integer(V) andalso V >= 0 end},
      {event_loop_pool_owngil, "true or false", fun is_boolean/1},
      {python_executable, "a path (string or binary)", fun text/1},
+     {python, "a python executable or libpython path (string or binary)", fun text/1},
      {python_allocator, "auto, default, mimalloc, pymalloc or malloc",
       fun(V) -> lists:member(V, [auto, default, mimalloc, pymalloc, malloc]) end},
      {malloc_tuning, "true or false", fun is_boolean/1},

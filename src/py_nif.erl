@@ -70,14 +70,12 @@
 
 -on_load(load/0).
 
+%% The Python is chosen now (py_python), not when the NIF was built.
 load() ->
-    Priv = case code:priv_dir(erlang_python) of
-               {error, bad_name} ->
-                   filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-               Dir ->
-                   Dir
-           end,
-    erlang:load_nif(filename:join(Priv, "py_nif"), 0).
+    case py_python:prepare() of
+        ok -> erlang:load_nif(filename:join(py_python:priv_dir(), "py_nif_impl"), 0);
+        {error, _} = Error -> Error
+    end.
 
 %% channel.rs
 buffer_close(_) ->

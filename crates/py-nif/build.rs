@@ -1,6 +1,6 @@
-//! The NIF links libpython: bake its directory into the library (rpath) so
-//! the BEAM finds it without LD_LIBRARY_PATH, and expose the Python cfgs.
+//! The NIF links libpython without a baked-in path: `py_nif_loader`
+//! (crates/py-nif-loader) opens the libpython chosen at run time first, and
+//! this library's dependency on it is met by that one.
 fn main() {
     pyo3_build_config::use_pyo3_cfgs();
-    pyo3_build_config::add_libpython_rpath_link_args();
 }

@@ -101,14 +101,12 @@ fn render(nifs: &BTreeMap<String, Nif>) -> String {
     }
     s.push_str("]).\n\n-on_load(load/0).\n\n");
     s.push_str(concat!(
+        "%% The Python is chosen now (py_python), not when the NIF was built.\n",
         "load() ->\n",
-        "    Priv = case code:priv_dir(erlang_python) of\n",
-        "               {error, bad_name} ->\n",
-        "                   filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), \"priv\");\n",
-        "               Dir ->\n",
-        "                   Dir\n",
-        "           end,\n",
-        "    erlang:load_nif(filename:join(Priv, \"py_nif\"), 0).\n",
+        "    case py_python:prepare() of\n",
+        "        ok -> erlang:load_nif(filename:join(py_python:priv_dir(), \"py_nif_impl\"), 0);\n",
+        "        {error, _} = Error -> Error\n",
+        "    end.\n",
     ));
     for (name, nif) in nifs {
         let args = vec!["_"; nif.arity].join(", ");
