@@ -67,14 +67,14 @@
     visible_names_set/1,
     watch_callers/1
 ]).
+-export([load/0]).
 
--on_load(load/0).
-
-%% The Python is chosen now (py_python), not when the NIF was built.
+%% Loads the NIF once the Python is chosen (py_python:prepare/0); the
+%% application does it when it starts. Loading it again is ok.
 load() ->
-    case py_python:prepare() of
-        ok -> erlang:load_nif(filename:join(py_python:priv_dir(), "py_nif_impl"), 0);
-        {error, _} = Error -> Error
+    case erlang:load_nif(filename:join(py_python:priv_dir(), "py_nif_impl"), 0) of
+        {error, {reload, _}} -> ok;
+        Other -> Other
     end.
 
 %% channel.rs

@@ -43,26 +43,43 @@ locate() ->
             Error
     end.
 
-%% @doc Locates the Python (see locate/0) and opens its libpython (through
-%% `py_nif_loader'), so the NIF can load. Called before the NIF loads.
+%% @doc Locates the Python (see locate/0), opens its libpython (through
+%% `py_nif_loader') and loads the NIF. The application calls it when it
+%% starts; later calls return at once.
 -spec prepare() -> ok | {error, term()}.
 prepare() ->
     case persistent_term:get({?MODULE, chosen}, undefined) of
         undefined ->
             case locate() of
                 {ok, #{libpython := Lib} = Info} ->
-                    case py_nif_loader:load_libpython(unicode:characters_to_binary(Lib)) of
+                    case open_libpython(Lib) of
                         ok ->
-                            persistent_term:put({?MODULE, chosen}, Info),
-                            ok;
-                        {error, Why} ->
-                            {error, {cannot_load_libpython, Lib, Why}}
+                            case py_nif:load() of
+                                ok ->
+                                    persistent_term:put({?MODULE, chosen}, Info),
+                                    ok;
+                                {error, Why} ->
+                                    {error, {cannot_load_nif, Why}}
+                            end;
+                        Error ->
+                            Error
                     end;
                 Error ->
                     Error
             end;
         _ ->
             ok
+    end.
+
+open_libpython(Lib) ->
+    case py_nif_loader:load() of
+        ok ->
+            case py_nif_loader:load_libpython(unicode:characters_to_binary(Lib)) of
+                ok -> ok;
+                {error, Why} -> {error, {cannot_load_libpython, Lib, Why}}
+            end;
+        {error, Why} ->
+            {error, {cannot_load_nif, Why}}
     end.
 
 %% @doc What the NIF was built against (`priv/python.config').

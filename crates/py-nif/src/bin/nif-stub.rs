@@ -99,13 +99,14 @@ fn render(nifs: &BTreeMap<String, Nif>) -> String {
         let sep = if i + 1 == n { "" } else { "," };
         s.push_str(&format!("    {name}/{}{sep}\n", nif.arity));
     }
-    s.push_str("]).\n\n-on_load(load/0).\n\n");
+    s.push_str("]).\n-export([load/0]).\n\n");
     s.push_str(concat!(
-        "%% The Python is chosen now (py_python), not when the NIF was built.\n",
+        "%% Loads the NIF once the Python is chosen (py_python:prepare/0); the\n",
+        "%% application does it when it starts. Loading it again is ok.\n",
         "load() ->\n",
-        "    case py_python:prepare() of\n",
-        "        ok -> erlang:load_nif(filename:join(py_python:priv_dir(), \"py_nif_impl\"), 0);\n",
-        "        {error, _} = Error -> Error\n",
+        "    case erlang:load_nif(filename:join(py_python:priv_dir(), \"py_nif_impl\"), 0) of\n",
+        "        {error, {reload, _}} -> ok;\n",
+        "        Other -> Other\n",
         "    end.\n",
     ));
     for (name, nif) in nifs {
