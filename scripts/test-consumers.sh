@@ -93,7 +93,7 @@ mkdir -p "$work/pkg/_checkouts/erlang_python" "$work/unpack"
 tar -C "$work/unpack" -xf "$tarball"
 tar -C "$work/pkg/_checkouts/erlang_python" -xzf "$work/unpack/contents.tar.gz"
 (cd "$work/pkg" && rebar3 compile) > "$work/pkg.log" 2>&1 || { tail -40 "$work/pkg.log" >&2; fail "package build"; }
-(cd "$work/pkg" && erl -noshell -pa _build/default/lib/*/ebin -eval 'application:ensure_all_started(consumer), consumer:check(), halt().') \
+(cd "$work/pkg" && erl -noshell -pa _build/default/lib/*/ebin _build/default/checkouts/*/ebin -eval 'application:ensure_all_started(consumer), consumer:check(), halt().') \
     > "$work/pkg_run.log" 2>&1 || { cat "$work/pkg_run.log" >&2; fail "package run"; }
 expect "$work/pkg_run.log" "consumer: \{ok,1.4142135623730951\}"
 
