@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/env.sh"
 main_target=$CARGO_TARGET_DIR
 work=$(mktemp -d "${TMPDIR:-/tmp}/erlang_python-consumers.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 say() { echo "consumers: $*"; }
 fail() { echo "consumers: FAILED: $*" >&2; exit 1; }
 expect() { # expect FILE PATTERN: the output must hold the pattern
@@ -88,7 +88,7 @@ say "5. the hex package, unpacked into a rebar3 project"
     || { cat "$work/package.log" >&2; fail "make package"; }
 tarball=$(ls "$work"/package/erlang_python-*.tar)
 cp -r "$root/examples/consumers/rebar3" "$work/pkg"
-sed -i 's#^{deps, .*#{deps, []}.#' "$work/pkg/rebar.config"
+sed -i 's#^{deps, .*#{deps, [erlang_python]}.#' "$work/pkg/rebar.config"
 mkdir -p "$work/pkg/_checkouts/erlang_python" "$work/unpack"
 tar -C "$work/unpack" -xf "$tarball"
 tar -C "$work/pkg/_checkouts/erlang_python" -xzf "$work/unpack/contents.tar.gz"
