@@ -10,8 +10,8 @@ ENV := source scripts/env.sh &&
 FUZZ_SECONDS ?= 30
 REBAR ?= rebar3
 
-.PHONY: all setup build stub check-stub demo test test-rust test-erlang test-elixir bench-erlang \
-        test-other-pythons test-asan fuzz bench pybench clean
+.PHONY: all setup build stub check-stub check-version demo test test-rust test-erlang test-elixir \
+        test-consumers bench-erlang test-other-pythons test-asan fuzz bench pybench package clean
 
 all: build
 
@@ -38,7 +38,8 @@ check-stub:
 demo: build
 	@$(ENV) escript examples/demo.escript
 
-test: setup check-stub test-rust test-erlang test-elixir fuzz test-asan test-other-pythons
+test: setup check-stub check-version test-rust test-erlang test-elixir test-consumers fuzz test-asan \
+      test-other-pythons
 	@echo "make test: all passed"
 
 # The Rust tests and the Common Test suites against the other supported
@@ -59,6 +60,22 @@ test-erlang: build
 
 test-elixir: build
 	@$(ENV) cd examples/elixir_app && MIX_REBAR3=$$(command -v rebar3) mix test
+
+# rebar3 and Mix projects using this repository (a file:// clone of HEAD)
+# as a git or path dependency, their releases (one with its Python moved
+# elsewhere), and the hex package: see scripts/test-consumers.sh.
+test-consumers: build
+	@$(ENV) scripts/test-consumers.sh
+
+# The hex-format package in _build/package.
+package:
+	@scripts/package.sh
+
+# The version in the .app.src and the Cargo workspace agree.
+check-version:
+	@app=$$(sed -n 's/.*{vsn, "\(.*\)"}.*/\1/p' src/erlang_python.app.src); \
+	 cargo=$$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml); \
+	 if [ "$$app" != "$$cargo" ]; then echo "version mismatch: app $$app, Cargo $$cargo"; exit 1; fi
 
 # The Common Test suites against a py_nif built with AddressSanitizer
 # (SUITES="py_api_SUITE py_stream_SUITE" runs some; see scripts/test-asan.sh).
