@@ -8,10 +8,11 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 FUZZ_SECONDS ?= 30
+SOAK_SECONDS ?= 3600
 REBAR ?= rebar3
 
 .PHONY: all setup build stub check-stub check-version demo test test-rust test-erlang test-elixir \
-        test-consumers bench-erlang test-other-pythons test-asan fuzz bench pybench package clean
+        test-consumers bench-erlang test-other-pythons test-asan fuzz bench pybench package soak clean
 
 all: build
 
@@ -66,6 +67,11 @@ test-elixir: build
 # elsewhere), and the hex package: see scripts/test-consumers.sh.
 test-consumers: build
 	@$(ENV) scripts/test-consumers.sh
+
+# The PropEr stateful properties for SOAK_SECONDS (default an hour),
+# printing RSS, threads, descriptors and processes as they go.
+soak: build
+	@$(ENV) scripts/soak.sh $(SOAK_SECONDS)
 
 # The hex-format package in _build/package.
 package:

@@ -12,15 +12,15 @@ sudo_if_needed() {
 have_otp() {
     command -v erl >/dev/null && command -v rebar3 >/dev/null && command -v ct_run >/dev/null \
         && command -v elixir >/dev/null \
-        && erl -noshell -eval 'case code:lib_dir(common_test) of {error,_} -> halt(1); _ -> halt(0) end.' >/dev/null 2>&1
+        && erl -noshell -eval 'case {code:lib_dir(common_test), code:which(proper)} of {{error,_}, _} -> halt(1); {_, non_existing} -> halt(1); _ -> halt(0) end.' >/dev/null 2>&1
 }
 
 if ! have_otp; then
-    echo "setup: installing Erlang/OTP, rebar3, Common Test and Elixir (Debian packages)"
+    echo "setup: installing Erlang/OTP, rebar3, Common Test, PropEr and Elixir (Debian packages)"
     export DEBIAN_FRONTEND=noninteractive
     sudo_if_needed apt-get update -qq
     sudo_if_needed apt-get install -y -qq erlang-nox erlang-dev rebar3 erlang-common-test \
-        erlang-dialyzer elixir >/dev/null
+        erlang-dialyzer erlang-proper elixir >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then

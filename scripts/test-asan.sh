@@ -7,7 +7,7 @@
 #
 # The NIF is built with -Zsanitizer=address (nightly, or stable with
 # RUSTC_BOOTSTRAP=1) into its own target dir; the Erlang app is copied next
-# to it with that NIF in its priv/, so the developer's priv/py_nif.so
+# to it with that NIF in its priv/, so the developer's priv/
 # and _build are never touched. The BEAM is not instrumented, so gcc's
 # shared ASan runtime is preloaded into the VM that runs the suites (its ABI,
 # v8, is the one rustc's LLVM emits). Python objects are plain malloc blocks
@@ -68,7 +68,7 @@ work=$(cd "$work" && pwd)
 echo "test-asan: building py_nif with AddressSanitizer ($("${cargo[@]}" --version))"
 (cd "$root" && CARGO_TARGET_DIR="$work/cargo" \
     RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes -Zunstable-options -Csymbol-mangling-version=legacy" \
-    "${cargo[@]}" build --quiet --release -p py-nif --lib --target "$host")
+    "${cargo[@]}" build --quiet --release -p py-nif --lib -p py-nif-loader --target "$host")
 
 # A fresh copy of the Erlang app (sources, tests, priv; no build output)
 # with the instrumented NIF in its priv/; rebar3 does not run the cargo hook.
@@ -77,7 +77,10 @@ rm -rf "$app"
 mkdir -p "$app"
 tar -C "$root" --exclude='*.so' --exclude='*.beam' -cf - rebar.config src test priv \
     | tar -C "$app" -xf -
-cp "$work/cargo/$host/release/libpy_nif.so" "$app/priv/py_nif.so"
+for lib in py_nif_impl py_nif_loader; do
+    cp "$work/cargo/$host/release/lib$lib.so" "$app/priv/$lib.so"
+done
+"$PYTHON" "$root/priv/python_info.py" > "$app/priv/python.config"
 echo 'lists:keydelete(pre_hooks, 1, CONFIG).' > "$app/rebar.config.script"
 
 ct_args=()

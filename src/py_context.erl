@@ -90,7 +90,8 @@ start_link() ->
     start_link(erlang:unique_integer([positive]), worker).
 
 %% @doc Stops the context, giving its running code up to 5 seconds to end
-%% (see stop/2); calls in flight get `{error, {context_died, _}}'.
+%% (see stop/2): the call running gets `{error, interrupted}', queued calls
+%% `{error, {context_died, _}}'.
 -spec stop(pid()) -> ok | {error, {not_stopped, term()}}.
 stop(Ctx) ->
     stop(Ctx, ?STOP_GRACE).

@@ -32,6 +32,9 @@
 %% its `finally') before it is interrupted (ms): one that computes or
 %% blocks would never see the closed credit channel.
 -define(CANCEL_GRACE, 200).
+%% How long a relay whose context died waits for its driver to end the
+%% stream itself (ms).
+-define(DRIVER_END_WAIT, 5000).
 %% Longest wait for the next event when collecting (ms).
 -define(IDLE_TIMEOUT, 30000).
 
@@ -150,7 +153,14 @@ relay(#{ref := Ref, tag := Tag, owner := Owner} = S) ->
         {py_response, Tag, Result} ->
             ended(S, Result);
         {'DOWN', Mon, process, _, Reason} when Mon =:= map_get(ctx_mon, S) ->
-            tell(Owner, Ref, {error, {context_died, Reason}})
+            %% The thread stops the driver, which then ends the stream
+            %% itself (its request still answers here); only if it does not
+            %% is the end told from here: one end message either way.
+            receive
+                {py_response, Tag, Result} -> ended(S, Result)
+            after ?DRIVER_END_WAIT ->
+                tell(Owner, Ref, {error, {context_died, Reason}})
+            end
     end.
 
 %% Cancel: the credit channel closes (the driver stops before its next

@@ -21,6 +21,9 @@ use crate::{view, Wake, WatchId};
 /// Registers `_erlang_channel` as a built-in module; call before Python
 /// starts.
 pub fn register() -> bool {
+    // Imported by every interpreter as it starts (a stream driver first
+    // imports it inside a request that may be interrupted).
+    py_core::runtime::preload_module(c"_erlang_channel");
     py_core::runtime::add_builtin_module(c"_erlang_channel", init_module)
 }
 

@@ -104,7 +104,7 @@ pub(crate) struct RunState {
 
 impl RunState {
     /// Asks the waiting request `seq` to stop; false if it is not waiting.
-    fn stop_waiting(&self, seq: u64) -> bool {
+    pub(crate) fn stop_waiting(&self, seq: u64) -> bool {
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         match waiting.iter_mut().find(|(s, _)| *s == seq) {
             Some((_, stop)) => {
@@ -562,6 +562,7 @@ fn serve(
         None => Owner::Main,
     };
     if let Some(s) = sub_owner {
+        s.next_generation();
         s.drain(ts.py());
     }
     let worker = match Worker::new(ts.py(), opts.limits, shared.run.clone(), owner) {
@@ -572,6 +573,9 @@ fn serve(
         }
     };
     if sub_owner.is_some() && snapshot.is_none() {
+        // A new sub-interpreter: what the library imports lazily is
+        // imported now, outside any request, and kept by the reset.
+        crate::runtime::import_preloaded(ts.py());
         *snapshot = Snapshot::take(ts.py(), worker.erlang_module());
     }
     {

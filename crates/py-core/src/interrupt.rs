@@ -86,9 +86,18 @@ fn deliver_interrupt(shared: &Shared, seq: Option<u64>) {
             // Checked with the target's GIL held: the context thread only
             // changes `running` while holding it.
             let running = shared.run.running.load(Ordering::Acquire);
-            if running != 0 && seq.is_none_or(|s| s == running) {
-                shared.run.interrupt_pending.store(true, Ordering::Release);
-                interp::raise_async_keyboard_interrupt(target.ident);
+            match seq {
+                _ if running == 0 => {}
+                Some(s) if s != running => {
+                    // A request started on top of the target after the
+                    // interrupt was asked for: the target waits beneath it
+                    // and stops once it may.
+                    shared.run.stop_waiting(s);
+                }
+                _ => {
+                    shared.run.interrupt_pending.store(true, Ordering::Release);
+                    interp::raise_async_keyboard_interrupt(target.ident);
+                }
             }
         });
     }

@@ -14,7 +14,7 @@
 //!   ended, the object is already gone and the pointer is simply forgotten.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_deque::{Injector, Steal};
@@ -40,13 +40,28 @@ pub struct SubOwner {
     /// once nothing may be released any more.
     alive: AtomicBool,
     interp_id: i64,
+    /// Which context the interpreter serves (counted up when it is reused
+    /// after a reset): objects held for one context are not lent to the
+    /// next, whatever the interpreter id says.
+    generation: AtomicU64,
     /// Wakes the owning thread's current context when something is queued.
     wake: Mutex<Option<Wake>>,
 }
 
 impl SubOwner {
     pub(crate) fn new(interp_id: i64) -> Arc<SubOwner> {
-        Arc::new(SubOwner { queue: Injector::new(), alive: AtomicBool::new(true), interp_id, wake: Mutex::new(None) })
+        Arc::new(SubOwner {
+            queue: Injector::new(),
+            alive: AtomicBool::new(true),
+            interp_id,
+            generation: AtomicU64::new(0),
+            wake: Mutex::new(None),
+        })
+    }
+
+    /// The interpreter starts serving another context.
+    pub(crate) fn next_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// How to wake the thread while it serves its current context.
@@ -120,6 +135,8 @@ impl Owner {
 pub struct Held {
     ptr: NonNull<ffi::PyObject>,
     owner: Owner,
+    /// The owner's generation when the object was taken (own-GIL only).
+    generation: u64,
 }
 
 // SAFETY: the pointer is only dereferenced through `get`, which requires a
@@ -133,11 +150,22 @@ impl Held {
     /// interpreter `obj` belongs to).
     pub fn new(obj: PyObj, owner: Owner) -> Held {
         let ptr = NonNull::new(obj.into_raw()).expect("PyObj is never null");
-        Held { ptr, owner }
+        let generation = match &owner {
+            Owner::Sub(s) => s.generation.load(Ordering::Acquire),
+            Owner::Main => 0,
+        };
+        Held { ptr, owner, generation }
     }
 
-    /// A new reference, if the calling thread's interpreter is the object's.
+    /// A new reference, if the calling thread's interpreter is the object's
+    /// and (for an own-GIL interpreter reused by a later context) still
+    /// serves the context the object was taken in.
     pub fn get(&self, _py: Attached<'_>) -> Option<PyObj> {
+        if let Owner::Sub(s) = &self.owner {
+            if s.generation.load(Ordering::Acquire) != self.generation {
+                return None;
+            }
+        }
         // SAFETY: attached (token); the interpreter check guarantees the
         // object belongs to the attached interpreter, where it is alive
         // because we hold a reference.

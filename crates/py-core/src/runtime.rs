@@ -137,6 +137,43 @@ fn extra_modules() -> &'static Mutex<Vec<(&'static CStr, ModuleInit)>> {
     EXTRA.get_or_init(Default::default)
 }
 
+/// Modules every interpreter imports as it starts, before any request runs:
+/// an import cut short by an interrupt (a timeout landing inside `import
+/// asyncio`, say) can leave a package half imported for the interpreter's
+/// life, so modules the library itself needs are never first imported
+/// inside a request.
+fn preloaded_modules() -> &'static Mutex<Vec<&'static CStr>> {
+    static PRELOADED: OnceLock<Mutex<Vec<&'static CStr>>> = OnceLock::new();
+    PRELOADED.get_or_init(Default::default)
+}
+
+/// Registers a module every interpreter imports as it starts (see
+/// [`preloaded_modules`]); for built-in modules registered with
+/// [`add_builtin_module`] that the library's own code imports lazily.
+pub fn preload_module(name: &'static CStr) {
+    let mut list = preloaded_modules().lock().unwrap_or_else(|p| p.into_inner());
+    if !list.contains(&name) {
+        list.push(name);
+    }
+}
+
+/// Imports the preloaded modules into the current interpreter; a failure
+/// is left for the first request that imports the module to report.
+pub(crate) fn import_preloaded(_py: Attached<'_>) {
+    let names = preloaded_modules().lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for name in names {
+        // SAFETY: attached (token); the module reference is dropped at once.
+        unsafe {
+            let m = ffi::PyImport_ImportModule(name.as_ptr());
+            if m.is_null() {
+                ffi::PyErr_Clear();
+            } else {
+                ffi::Py_DECREF(m);
+            }
+        }
+    }
+}
+
 /// Registers a built-in module that every interpreter can import (like
 /// `erlang`). Only effective before [`start`]; returns false after it.
 pub fn add_builtin_module(name: &'static CStr, init: ModuleInit) -> bool {
@@ -248,6 +285,7 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
         // Import now so a broken module fails start-up, not the first call
         // (the objects it returns are dropped here, with the GIL held).
         let imported = erlang_module::interpreter_types(py).map(|_| ());
+        import_preloaded(py);
         let tstate = MainThreadState(ffi::PyEval_SaveThread());
         let info = info?;
         imported.map_err(|e| format!("importing the erlang module: {}: {}", e.class, e.message))?;

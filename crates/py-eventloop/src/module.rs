@@ -39,6 +39,9 @@ pub fn set_task_sink(sink: Box<dyn TaskSink>) {
 
 /// Registers `_erlang_loop` as a built-in module; call before Python starts.
 pub fn register() -> bool {
+    // Imported by every interpreter as it starts: its first use (an
+    // erlang.sleep) may come inside a request that is then interrupted.
+    py_core::runtime::preload_module(c"_erlang_loop");
     py_core::runtime::add_builtin_module(c"_erlang_loop", init_module)
 }
 
