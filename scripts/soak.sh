@@ -10,8 +10,7 @@
 #   scripts/soak.sh [SECONDS]
 #
 # Needs PropEr (Debian: apt-get install erlang-proper). PY_PROP_LENGTH
-# (default 5) scales the sequence length; PY_PROP_STRICT=1 fails on known
-# library bugs too (see known_bug/3 in the suite).
+# (default 5) scales the sequence length.
 set -euo pipefail
 seconds=${1:-3600}
 root=$(cd "$(dirname "$0")/.." && pwd)

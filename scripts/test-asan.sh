@@ -102,7 +102,7 @@ echo "test-asan: running rebar3 ct${ct_args[*]:+ ${ct_args[*]}} with $asan_rt pr
 echo "test-asan: CT logs in $app/logs, ASan reports in $logs"
 set +e
 (cd "$app" \
-  && export PYTHONMALLOC=malloc \
+  && export PYTHONMALLOC=malloc PY_TEST_ASAN=1 \
             ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:allocator_may_return_null=1:log_path=$logs/asan" \
             LD_PRELOAD="$asan_rt${LD_PRELOAD:+:$LD_PRELOAD}" \
   && exec rebar3 ct "${ct_args[@]}")

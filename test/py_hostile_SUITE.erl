@@ -531,8 +531,18 @@ owngil_interpreters_are_reused_clean(_Config) ->
             [Cycle() || _ <- lists:seq(1, 300)],
             %% Without reuse about 60 MB (200 kB a cycle) here; with it,
             %% a few kB a cycle.
-            ?assert(rss_kb() - Rss0 < 20 * 1024)
+            Growth = rss_kb() - Rss0,
+            ct:pal("RSS growth over 300 own-GIL cycles: ~p kB", [Growth]),
+            case under_asan() of
+                true -> ok;
+                false -> ?assert(Growth < 20 * 1024)
+            end
     end.
+
+%% AddressSanitizer keeps freed memory in quarantine: RSS says nothing
+%% about leaks there (scripts/test-asan.sh sets PY_TEST_ASAN).
+under_asan() ->
+    os:getenv("PY_TEST_ASAN") =:= "1".
 
 rss_kb() ->
     {ok, Status} = file:read_file("/proc/self/status"),
