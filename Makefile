@@ -7,19 +7,27 @@
 
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
+# The tests' environment: also the venv with the tests' Python packages.
+TENV := source scripts/env.sh && source scripts/test-env.sh &&
 FUZZ_SECONDS ?= 30
 SOAK_SECONDS ?= 3600
 REBAR ?= rebar3
 
-.PHONY: all setup build stub check-stub check-version demo test test-rust test-erlang test-elixir \
-        test-consumers bench-erlang test-other-pythons test-asan fuzz bench pybench package soak clean
+.PHONY: all setup setup-demo build stub check-stub check-version demo test test-rust test-erlang \
+        test-elixir test-consumers test-embedder test-debian-python lint check-docs docs \
+        bench-erlang test-other-pythons test-asan fuzz bench pybench bench-report package soak \
+        example-embeddings clean
 
 all: build
 
+# What the tests need (setup-demo: only what building and the demo need).
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh test
 
-build: setup
+setup-demo:
+	@scripts/setup.sh demo
+
+build: setup-demo
 	@$(ENV) $(REBAR) compile
 
 # Regenerate the Erlang NIF stub from the Rust NIF declarations.
@@ -39,9 +47,38 @@ check-stub:
 demo: build
 	@$(ENV) escript examples/demo.escript
 
-test: setup check-stub check-version test-rust test-erlang test-elixir test-consumers fuzz test-asan \
-      test-other-pythons
+test: setup check-stub check-version lint check-docs test-rust test-erlang test-elixir test-consumers \
+      test-embedder fuzz test-asan test-other-pythons test-debian-python
 	@echo "make test: all passed"
+
+# xref and dialyzer, zero warnings; the example applications compile.
+lint: build
+	@$(ENV) $(REBAR) xref
+	@$(ENV) $(REBAR) dialyzer
+	@$(ENV) examples/embeddings/check.sh
+
+# The crates' API docs build without a warning.
+check-docs: setup
+	@$(ENV) RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+# HTML API docs: the Erlang modules (edoc, doc/) and the crates (rustdoc,
+# $$CARGO_TARGET_DIR/doc); the guides are docs/guides/*.md.
+docs: build
+	@$(ENV) $(REBAR) edoc
+	@$(ENV) cargo doc --workspace --no-deps
+	@$(ENV) echo "Erlang API: doc/index.html; crates: $$CARGO_TARGET_DIR/doc/py_core/index.html; guides: docs/guides/README.md"
+
+# A third party's Rust program using py-convert and py-channel, built and run.
+test-embedder: setup
+	@$(ENV) scripts/test-embedder.sh
+
+# Debian's own python3 (3.11, externally managed) runs the demo in worker
+# mode; skipped when the machine has no /usr/bin/python3 with libpython.
+test-debian-python:
+	@if /usr/bin/python3 -c 'import sysconfig, sys; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)' 2>/dev/null; then \
+	   echo "== the demo with Debian's /usr/bin/python3 =="; \
+	   $(MAKE) --no-print-directory PYTHON=/usr/bin/python3 demo || exit 1; \
+	 else echo "test-debian-python: no /usr/bin/python3 with a shared libpython, skipped"; fi
 
 # The Rust tests and the Common Test suites against the other supported
 # Pythons found on the machine (3.12 when the default is 3.13, and so on).
@@ -52,12 +89,12 @@ test-other-pythons:
 	 done
 
 test-rust: setup
-	@$(ENV) cargo test --workspace
+	@$(TENV) cargo test --workspace
 	@$(ENV) cargo clippy --workspace --all-targets --quiet -- -D warnings
 	@$(ENV) cargo fmt --all -- --check
 
-test-erlang: build
-	@$(ENV) $(REBAR) ct
+test-erlang: setup build
+	@$(TENV) $(REBAR) ct
 
 test-elixir: build
 	@$(ENV) cd examples/elixir_app && MIX_REBAR3=$$(command -v rebar3) mix test
@@ -70,8 +107,8 @@ test-consumers: build
 
 # The PropEr stateful properties for SOAK_SECONDS (default an hour),
 # printing RSS, threads, descriptors and processes as they go.
-soak: build
-	@$(ENV) scripts/soak.sh $(SOAK_SECONDS)
+soak: setup build
+	@$(TENV) scripts/soak.sh $(SOAK_SECONDS)
 
 # The hex-format package in _build/package.
 package:
@@ -100,8 +137,28 @@ bench-erlang: build
 	@$(ENV) escript benches/erlang/channels.escript
 	@$(ENV) escript benches/erlang/serving.escript
 
+# Benchmarks a..k of the public API (benches/erlang/pybench.escript), each
+# in a fresh VM: a markdown table on stdout, the rows in _build/pybench.json.
+# PYBENCH_ARGS adds options, e.g. PYBENCH_ARGS="--only a,e --scale 0.2".
+PYBENCH_ARGS ?=
+BENCH_VENV := _build/bench-venv
+
 pybench: build
-	@$(ENV) escript ../shared/bench/pybench.escript --lib _build/default/lib/erlang_python
+	@$(ENV) ERL_LIBS=$(CURDIR)/_build/default/lib escript benches/erlang/pybench.escript \
+	   --json _build/pybench.json $(PYBENCH_ARGS)
+
+# docs/performance.md and docs/img/*.png: pybench at full scale, then
+# scripts/bench-report.py with matplotlib from a venv made on demand.
+bench-report: build
+	@$(ENV) ERL_LIBS=$(CURDIR)/_build/default/lib escript benches/erlang/pybench.escript \
+	   --scale 1 --json _build/pybench.json --md _build/pybench.md $(PYBENCH_ARGS)
+	@$(ENV) if ! $(BENCH_VENV)/bin/python -c 'import matplotlib' >/dev/null 2>&1; then \
+	   echo "bench-report: creating $(BENCH_VENV) (matplotlib)"; \
+	   "$$PYTHON" -m venv --clear $(BENCH_VENV) \
+	   && $(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check matplotlib \
+	   || { echo "bench-report: could not create $(BENCH_VENV) (Debian: apt-get install python3-venv)" >&2; exit 1; }; \
+	 fi
+	@$(BENCH_VENV)/bin/python scripts/bench-report.py --results _build/pybench.json
 
 clean:
 	cargo clean

@@ -19,10 +19,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-# Erlang/OTP, rebar3, the Python and numpy (idempotent).
-"$root/scripts/setup.sh"
+# Erlang/OTP, rebar3, the Python and the tests' venv (idempotent).
+"$root/scripts/setup.sh" test
 # shellcheck source=env.sh
 . "$root/scripts/env.sh"
+# shellcheck source=test-env.sh
+. "$root/scripts/test-env.sh"
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -37,7 +37,8 @@ stop(_State) ->
 nif_config() ->
     Base = #{max_depth => application:get_env(erlang_python, max_depth, 200),
              allocator => application:get_env(erlang_python, python_allocator, auto),
-             malloc_tuning => application:get_env(erlang_python, malloc_tuning, true)},
+             malloc_tuning => application:get_env(erlang_python, malloc_tuning, true),
+             faulthandler => application:get_env(erlang_python, faulthandler, true)},
     case application:get_env(erlang_python, python_executable) of
         {ok, Exe} ->
             Base#{executable => Exe};

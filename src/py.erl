@@ -282,11 +282,11 @@ spawn_call(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
 -spec spawn_call(pid(), name(), name(), list(), map()) -> reference().
 spawn_call(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
     Ref = py_nif:reply_gate(),
-    case submit_detached(Ctx, Ref, Module, Function, Args, Kwargs, ?FLAG_RESPONSE) of
-        Seq when is_integer(Seq) -> ok;
-        {error, context_stopped} -> self() ! {py_response, Ref, {error, {context_died, noproc}}};
-        {error, Reason} -> self() ! {py_response, Ref, {error, Reason}}
-    end,
+    _ = case submit_detached(Ctx, Ref, Module, Function, Args, Kwargs, ?FLAG_RESPONSE) of
+            Seq when is_integer(Seq) -> ok;
+            {error, context_stopped} -> self() ! {py_response, Ref, {error, {context_died, noproc}}};
+            {error, Reason} -> self() ! {py_response, Ref, {error, Reason}}
+        end,
     Ref.
 
 %% `'__main__'' is the caller's namespace, as for call/3.

@@ -25,6 +25,7 @@ settings() ->
      {python_allocator, "auto, default, mimalloc, pymalloc or malloc",
       fun(V) -> lists:member(V, [auto, default, mimalloc, pymalloc, malloc]) end},
      {malloc_tuning, "true or false", fun is_boolean/1},
+     {faulthandler, "true or false", fun is_boolean/1},
      {enable_memory_limits, "true or false", fun is_boolean/1},
      {imports, "a list of modules or {Module, Function}",
       fun(V) -> is_list(V) andalso lists:all(fun import/1, V) end},

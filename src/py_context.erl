@@ -236,8 +236,8 @@ local_env(Ctx, Deadline) ->
     end.
 
 forget_ended_envs() ->
-    [erlang:erase(Key) || {{py_local_env, C} = Key, _} <- erlang:get(),
-                          node(C) =:= node(), not is_process_alive(C)],
+    _ = [erlang:erase(Key) || {{py_local_env, C} = Key, _} <- erlang:get(),
+                              node(C) =:= node(), not is_process_alive(C)],
     ok.
 
 %% @private Sends one request and waits for its reply. `Submit(Ctx, Tag,

@@ -60,10 +60,10 @@ create_task(Module, Function, Args) ->
 -spec create_task(py:name(), py:name(), list(), map()) -> reference().
 create_task(Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
-    case get_loop() of
-        {ok, Loop} -> submit(Loop, Ref, Module, Function, Args, Kwargs);
-        {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
-    end,
+    _ = case get_loop() of
+            {ok, Loop} -> submit(Loop, Ref, Module, Function, Args, Kwargs);
+            {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
+        end,
     Ref.
 
 %% @doc A loop of one's own: a new context (`mode' worker or owngil,
@@ -78,7 +78,7 @@ new(Opts) ->
                     _ = erlang:put({?MODULE, Loop}, Tag),
                     {ok, Loop};
                 Error ->
-                    py_context:stop(Loop),
+                    _ = py_context:stop(Loop),
                     Error
             end;
         Error ->
@@ -96,7 +96,7 @@ stop(Loop) ->
 -spec create_task(loop(), py:name(), py:name(), list(), map()) -> reference().
 create_task(Loop, Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
-    submit(Loop, Ref, Module, Function, Args, Kwargs),
+    _ = submit(Loop, Ref, Module, Function, Args, Kwargs),
     Ref.
 
 %% @doc run/4 on a given loop.
@@ -142,10 +142,10 @@ spawn_task(Module, Function, Args) ->
 
 -spec spawn_task(py:name(), py:name(), list(), map()) -> ok.
 spawn_task(Module, Function, Args, Kwargs) ->
-    case get_loop() of
-        {ok, Loop} -> submit(Loop, undefined, Module, Function, Args, Kwargs);
-        {error, _} -> ok
-    end,
+    _ = case get_loop() of
+            {ok, Loop} -> submit(Loop, undefined, Module, Function, Args, Kwargs);
+            {error, _} -> ok
+        end,
     ok.
 
 %% @doc Runs statements on the loop's context, in the caller's namespace
@@ -181,17 +181,12 @@ eval(Loop, Code) ->
 %% @private Starts an event loop on context `Loop'; its reply, when the
 %% loop ends, comes to the caller as `{Tag, Result}'. Returns the tag.
 start_loop(Loop) ->
-    start_loop(Loop, true).
-
-%% `Watched': whether the caller wants that reply.
-start_loop(Loop, Watched) ->
     Tag = make_ref(),
     Default = whereis(?MODULE) =:= self(),
     %% The loop's coroutines call back through py_callback: the starter
     %% is not waiting to serve them.
-    Flags = case Watched of true -> ?FLAG_NO_CALLBACKS; false -> ?FLAG_NOREPLY end,
     case py_nif:context_call(Loop, Tag, '_erlang_loop', '_run_worker_loop', [Default], #{},
-                             undefined, Flags, infinity) of
+                             undefined, ?FLAG_NO_CALLBACKS, infinity) of
         Seq when is_integer(Seq) -> {ok, Tag};
         Error -> Error
     end.

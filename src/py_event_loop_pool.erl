@@ -48,10 +48,10 @@ create_task(Module, Function, Args) ->
 -spec create_task(py:name(), py:name(), list(), map()) -> reference().
 create_task(Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
-    case get_loop() of
-        {ok, Loop} -> py_event_loop:submit(Loop, Ref, Module, Function, Args, Kwargs);
-        {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
-    end,
+    _ = case get_loop() of
+            {ok, Loop} -> py_event_loop:submit(Loop, Ref, Module, Function, Args, Kwargs);
+            {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
+        end,
     Ref.
 
 -spec run(py:name(), py:name(), list()) -> {ok, term()} | {error, term()}.
@@ -131,7 +131,7 @@ init(#{size := Size, owngil := OwnGil}) ->
             persistent_term:put({?MODULE, owngil}, Mode =:= owngil),
             {ok, #{loops => maps:from_list(Loops), mode => Mode}};
         [Error | _] ->
-            [py_context:stop(L) || {ok, L, _} <- Started],
+            _ = [py_context:stop(L) || {ok, L, _} <- Started],
             {stop, Error}
     end.
 
@@ -160,7 +160,7 @@ handle_info(_Info, State) ->
 
 terminate(_Reason, #{loops := Loops}) ->
     persistent_term:erase(?LOOPS),
-    [py_event_loop:stop_loop(L, T) || {L, T} <- maps:to_list(Loops)],
+    _ = [py_event_loop:stop_loop(L, T) || {L, T} <- maps:to_list(Loops)],
     ok;
 terminate(_Reason, _State) ->
     ok.
@@ -170,7 +170,7 @@ start_one(Mode) ->
         {ok, Loop} ->
             case py_event_loop:start_loop(Loop) of
                 {ok, Tag} -> {ok, Loop, Tag};
-                Error -> py_context:stop(Loop), Error
+                Error -> _ = py_context:stop(Loop), Error
             end;
         Error ->
             Error

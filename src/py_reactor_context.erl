@@ -85,7 +85,7 @@ init({Id, Mode, Opts}) ->
                 {ok, ok} ->
                     {ok, #{id => Id, ctx => Ctx, max => maps:get(max_connections, Opts, 100)}};
                 {SetupResult, LoopResult} ->
-                    py_context:stop(Ctx),
+                    _ = py_context:stop(Ctx),
                     {stop, {reactor_start_failed, SetupResult, LoopResult}}
             end;
         {error, Reason} ->

@@ -98,18 +98,18 @@ relay_init(Parent, Owner, Result) ->
     Ref = alias(),
     OwnerMon = monitor(process, Owner),
     Parent ! {self(), Ref},
-    case Result of
-        {ok, Values} when is_list(Values) ->
-            [Owner ! {py_stream, Ref, {data, V}} || V <- Values],
-            Owner ! {py_stream, Ref, done};
-        {ok, Handle} ->
-            case py:is_ref(Handle) of
-                true -> drive(Owner, OwnerMon, Ref, Handle);
-                false -> Owner ! {py_stream, Ref, {error, <<"not an iterable">>}}
-            end;
-        {error, Reason} ->
-            Owner ! {py_stream, Ref, {error, Reason}}
-    end,
+    _ = case Result of
+            {ok, Values} when is_list(Values) ->
+                _ = [Owner ! {py_stream, Ref, {data, V}} || V <- Values],
+                Owner ! {py_stream, Ref, done};
+            {ok, Handle} ->
+                case py:is_ref(Handle) of
+                    true -> drive(Owner, OwnerMon, Ref, Handle);
+                    false -> Owner ! {py_stream, Ref, {error, <<"not an iterable">>}}
+                end;
+            {error, Reason} ->
+                Owner ! {py_stream, Ref, {error, Reason}}
+        end,
     unalias(Ref).
 
 drive(Owner, OwnerMon, Ref, Handle) ->

@@ -241,6 +241,9 @@ warnings_raised_in_loop_frames(Config) ->
     exec(Config, <<"import sys, warnings\n"
                    "unraisable = []\n"
                    "sys.unraisablehook = lambda u: unraisable.append(repr(u.exc_value))\n"
+                   "shown = []\n"
+                   "def show(message, category, *rest, **kw): shown.append(category.__name__ + ': ' + str(message))\n"
+                   "warnings.showwarning = show\n"
                    "async def never(): pass\n"
                    "def fail():\n"
                    "    pending = never()\n"
@@ -248,6 +251,9 @@ warnings_raised_in_loop_frames(Config) ->
     Loop = ?config(loop, Config),
     ?assertMatch({error, {'ValueError', _}}, py_event_loop:eval(Loop, <<"fail()">>)),
     ?assertEqual({ok, []}, py_event_loop:eval(Loop, <<"unraisable">>)),
+    ?assertEqual({ok, [<<"RuntimeWarning: coroutine 'never' was never awaited">>]},
+                 py_event_loop:eval(Loop, <<"shown">>)),
+    {ok, none} = py_event_loop:eval(Loop, <<"setattr(warnings, 'showwarning', warnings._showwarning_orig)">>),
     ?assertEqual({ok, true}, py_event_loop:eval(Loop, <<"'__builtins__' in vars(erlang) and "
                                                         "'__builtins__' in vars(__import__('_erlang_loop'))">>)).
 

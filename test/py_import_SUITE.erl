@@ -156,6 +156,16 @@ ensure_venv_with_a_package_from_pypi(Config) ->
     Venv = filename:join(?config(priv_dir, Config), "venv_six"),
     Req = filename:join(?config(priv_dir, Config), "requirements.txt"),
     ok = file:write_file(Req, <<"six\n">>),
+    ?assertMatch({error, {no_such_file, _}}, py:ensure_venv(Venv, "/no/such/requirements.txt")),
+    ?assertMatch({error, {executable_not_found, _}},
+                 py:ensure_venv(filename:join(?config(priv_dir, Config), "venv_x"), Req,
+                                [{installer, pip}, {python, "/no/such/python3"}])),
+    ?assertEqual({error, {bad_option, {timeout, -1}}}, py:ensure_venv(Venv, Req, [{timeout, -1}])),
+    ?assertEqual({error, {bad_option, colour}}, py:ensure_venv(Venv, Req, [colour])),
+    %% Past the timeout the tool is killed and the call returns.
+    ?assertMatch({error, {timeout, _}},
+                 py:ensure_venv(filename:join(?config(priv_dir, Config), "venv_slow"), Req,
+                                [{installer, pip}, {timeout, 1}])),
     {ok, Before} = py:eval(<<"list(__import__('sys').path)">>),
     %% An own-GIL interpreter alive before gets it too.
     Own = case py:subinterp_supported() of
@@ -169,26 +179,54 @@ ensure_venv_with_a_package_from_pypi(Config) ->
             [?assertMatch({ok, <<"1.", _/binary>>}, py_context:eval(Own, <<"__import__('six').__version__">>))
              || Own =/= undefined],
             {ok, #{<<"active">> := true, <<"site_packages">> := SP}} = py:venv_info(),
-            ?assertMatch({ok, <<_/binary>>}, py:eval(<<"__import__('six').__file__">>)),
             {ok, SixFile} = py:eval(<<"__import__('six').__file__">>),
             ?assertEqual(SP, binary:part(SixFile, 0, byte_size(SP))),
-            %% Running it again installs again (no-op) and keeps it active.
-            ok = py:ensure_venv(Venv, Req, [{installer, pip}]),
+            %% Running it again installs again (no-op), keeps it active,
+            %% and the installer's lines reach logger as they come.
+            Lines = with_venv_log(fun() -> ok = py:ensure_venv(Venv, Req, [{installer, pip}]) end),
+            ?assert(lists:any(fun(L) -> string:find(L, "six") =/= nomatch end, Lines)),
             ok = py:deactivate_venv(),
             ?assertEqual({ok, Before}, py:eval(<<"list(__import__('sys').path)">>)),
             ?assertEqual(OwnBefore, [py_context:eval(Own, <<"list(__import__('sys').path)">>) || Own =/= undefined]);
         {error, {exit_code, _, Output}} = Error ->
-            %% Without network access to PyPI there is nothing to test.
+            %% Without network access to PyPI there is nothing more to test.
             case binary:match(Output, [<<"Could not find a version">>, <<"NewConnectionError">>,
                                       <<"Temporary failure in name resolution">>]) of
                 nomatch -> ct:fail(Error);
                 _ -> {skip, no_network}
             end
+    end.
+
+%% Runs Fun with a logger handler that collects the py_venv log lines.
+with_venv_log(Fun) ->
+    Self = self(),
+    Id = py_venv_test_handler,
+    %% test.config keeps the primary level at warning; the lines are info.
+    #{level := Primary} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, info),
+    ok = logger:add_handler(Id, ?MODULE, #{config => #{pid => Self},
+                                            filter_default => stop,
+                                            filters => [{venv, {fun logger_filters:domain/2,
+                                                                {log, sub, [erlang_python, venv]}}}]}),
+    try
+        Fun()
+    after
+        logger:remove_handler(Id),
+        logger:set_primary_config(level, Primary)
     end,
-    ?assertMatch({error, {no_such_file, _}}, py:ensure_venv(Venv, "/no/such/requirements.txt")),
-    ?assertMatch({error, {executable_not_found, _}},
-                 py:ensure_venv(filename:join(?config(priv_dir, Config), "venv_x"), Req,
-                                [{installer, pip}, {python, "/no/such/python3"}])).
+    drain_log([]).
+
+drain_log(Acc) ->
+    receive
+        {venv_log, Line} -> drain_log([Line | Acc])
+    after 0 -> lists:reverse(Acc)
+    end.
+
+%% The logger handler callback of with_venv_log/1.
+log(#{msg := {Format, Args}}, #{config := #{pid := Pid}}) when is_list(Format) ->
+    Pid ! {venv_log, lists:flatten(io_lib:format(Format, Args))};
+log(_Event, _Config) ->
+    ok.
 
 dup_fd(_Config) ->
     {ok, Fd} = py:dup_fd(0),

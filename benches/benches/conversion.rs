@@ -20,7 +20,7 @@ fn cases() -> Vec<(&'static str, Term, u64)> {
 fn erlang_to_python(c: &mut Criterion) {
     let mut g = c.benchmark_group("erlang_to_python");
     for (name, term, n) in cases() {
-        g.throughput(Throughput::Elements(n));
+        g.throughput(if matches!(term, Term::Binary(_)) { Throughput::Bytes(n) } else { Throughput::Elements(n) });
         g.bench_function(name, |b| {
             with_python(|py, types| {
                 b.iter(|| term_to_py(py, types, &ModelSource, &term as *const Term, Limits::default()).unwrap())
@@ -33,7 +33,7 @@ fn erlang_to_python(c: &mut Criterion) {
 fn python_to_erlang(c: &mut Criterion) {
     let mut g = c.benchmark_group("python_to_erlang");
     for (name, term, n) in cases() {
-        g.throughput(Throughput::Elements(n));
+        g.throughput(if matches!(term, Term::Binary(_)) { Throughput::Bytes(n) } else { Throughput::Elements(n) });
         g.bench_function(name, |b| {
             with_python(|py, types| {
                 let obj = term_to_py(py, types, &ModelSource, &term as *const Term, Limits::default()).unwrap();

@@ -11,6 +11,23 @@
 //!   exportable to a `memoryview` without a copy.
 //! * [`SharedDict`]: a concurrent map of byte keys to byte values.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use py_channel::{Queue, RecvError, SendError, SharedDict};
+//!
+//! // A queue that takes at most 8 bytes before the sender must wait.
+//! let queue = Arc::new(Queue::new(8));
+//! queue.send(b"12345".to_vec()).unwrap();
+//! assert_eq!(queue.send(b"6789".to_vec()), Err(SendError::Busy));
+//! assert_eq!(queue.try_recv().unwrap(), b"12345");
+//! queue.close();
+//! assert_eq!(queue.try_recv(), Err(RecvError::Closed));
+//!
+//! let dict = SharedDict::new();
+//! dict.set(b"answer".to_vec(), b"42".to_vec()).unwrap();
+//! assert_eq!(dict.get(b"answer").unwrap().as_deref(), Some(&b"42"[..]));
+//! ```
+//!
 //! Everything is `Send + Sync` and meant to be shared through an `Arc`. A
 //! reader that finds a queue or buffer empty registers a [`Wake`] with
 //! `watch` and is told, outside any lock, when an item or data arrives or

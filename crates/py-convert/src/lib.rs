@@ -1,11 +1,31 @@
 //! Exact conversion between Erlang terms and Python objects.
 //!
+//! ```
+//! use py_convert::{etf_to_py, py_to_etf, standalone::with_python, Limits};
+//!
+//! // The bytes of term_to_binary({ok, [1, <<"text">>]}).
+//! let etf = [131, 104, 2, 119, 2, b'o', b'k', 108, 0, 0, 0, 2, 97, 1,
+//!            109, 0, 0, 0, 4, b't', b'e', b'x', b't', 106];
+//! let back = with_python(|py, types| {
+//!     // ('ok', [1, 'text']) in Python: atoms other than true, false and
+//!     // none/nil/undefined become str.
+//!     let obj = etf_to_py(py, types, &etf, Limits::default()).unwrap();
+//!     py_to_etf(py, types, &obj, Limits::default()).unwrap()
+//! });
+//! // {<<"ok">>, [1, <<"text">>]}: a str comes back as a binary.
+//! assert_eq!(back, [131, 104, 2, 109, 0, 0, 0, 2, b'o', b'k', 108, 0, 0, 0, 2, 97, 1,
+//!                   109, 0, 0, 0, 4, b't', b'e', b'x', b't', 106]);
+//! ```
+//!
 //! The conversion is generic over a term model ([`TermSource`] to read
 //! Erlang terms, [`TermSink`] to build them), so the same code runs inside
 //! the BEAM (`py-nif` implements the traits on `erl_nif`) and in plain Rust
 //! tests, benches and fuzzers ([`model`] with the [`etf`] codec). Terms kept
 //! as external-format bytes convert without any tree in between
 //! ([`etf_to_py`], [`py_to_etf`]: [`EtfSource`] and [`EtfSink`]).
+//! [`standalone::with_python`] gives a program that uses this crate on its
+//! own an attached thread and the `erlang` types; inside the library,
+//! `py-core`'s context threads provide both.
 //!
 //! | Erlang | Python |
 //! |---|---|
@@ -31,7 +51,7 @@
 //!
 //! ```
 //! use py_convert::model::{ModelSink, ModelSource, Term};
-//! use py_convert::testing::with_python;
+//! use py_convert::standalone::with_python;
 //! use py_convert::{py_to_term, term_to_py, Limits};
 //!
 //! let term = Term::Tuple(vec![Term::atom("true"), Term::bin(b"text"), Term::Int(1 << 40)]);
@@ -53,6 +73,7 @@ pub mod intcache;
 pub mod model;
 pub mod pyobj;
 pub mod pytypes;
+pub mod standalone;
 pub mod term;
 #[doc(hidden)]
 pub mod testing;

@@ -1,6 +1,6 @@
 //! The small pieces every built-in module written on the C API needs
 //! (`erlang` here, `_erlang_loop` in py-eventloop): FASTCALL method
-//! entries, argument access and return values, and [`fastcall_entry!`],
+//! entries, argument access and return values, and [`crate::fastcall_entry!`],
 //! which defines a module function whose panics become Python errors.
 
 use std::ffi::CStr;

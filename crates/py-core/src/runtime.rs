@@ -2,8 +2,8 @@
 //!
 //! Python is initialised on a dedicated thread that owns the main thread
 //! state and then parks for the life of the VM, so no BEAM scheduler thread
-//! is ever tied to Python. Start-up promotes libpython's symbols (see
-//! [`crate::dl`]), registers the `erlang` module, leaves signal handling to
+//! is ever tied to Python. Start-up promotes libpython's symbols (so
+//! extension modules resolve against them), registers the `erlang` module, leaves signal handling to
 //! the VM and points `sys.executable` at a real interpreter.
 
 use std::ffi::{CStr, CString};
@@ -41,11 +41,16 @@ pub struct RuntimeConfig {
     pub executable: Option<PathBuf>,
     pub allocator: Allocator,
     /// Leave glibc's malloc thresholds as the host process set them
-    /// (see [`tune_glibc_malloc`]).
+    /// (the library otherwise restores glibc's heap path for blocks up to
+    /// 4 MiB, which the BEAM's settings turn into mmap calls).
     pub keep_malloc_thresholds: bool,
     /// Refuse process creation from Python (see [`crate::sandbox`]); the
     /// NIF turns it on, since forking the VM is never safe.
     pub forbid_process_creation: bool,
+    /// Turn on `faulthandler` (writing to stderr) at start-up, so a fatal
+    /// signal in native code prints the Python traceback of every thread
+    /// before the process dies, instead of a silent exit.
+    pub faulthandler: bool,
 }
 
 /// Blocks below this size come from malloc's heaps, above it from mmap.
@@ -147,8 +152,7 @@ fn preloaded_modules() -> &'static Mutex<Vec<&'static CStr>> {
     PRELOADED.get_or_init(Default::default)
 }
 
-/// Registers a module every interpreter imports as it starts (see
-/// [`preloaded_modules`]); for built-in modules registered with
+/// Registers a module every interpreter imports as it starts; for built-in modules registered with
 /// [`add_builtin_module`] that the library's own code imports lazily.
 pub fn preload_module(name: &'static CStr) {
     let mut list = preloaded_modules().lock().unwrap_or_else(|p| p.into_inner());
@@ -260,6 +264,7 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
         ffi::PyConfig_InitPythonConfig(&mut cfg);
         cfg.install_signal_handlers = 0;
         cfg.parse_argv = 0;
+        cfg.faulthandler = i32::from(config.faulthandler);
         if let Some(exe) = &executable {
             let exe_c = CString::new(exe.to_string_lossy().as_bytes()).map_err(|_| "executable path has a NUL")?;
             let cfg_ptr: *mut ffi::PyConfig = &mut cfg;

@@ -18,12 +18,36 @@
 //! * Readiness comes from the kernel poller wherever the loop runs, on or
 //!   off a context thread (so `cargo test` runs the same loop without a
 //!   BEAM): the stdlib's `EpollSelector` keeps the registrations and
-//!   [`select`](crate::select) does the wait in one native call.
+//!   `select` does the wait in one native call.
 //! * Tasks submitted from Erlang (`py_event_loop:create_task`) run on the
 //!   loop; their outcome goes to a [`TaskSink`] installed by the NIF layer,
 //!   which sends `{async_result, Ref, Result}`.
 //!
-//! `register()` must be called before Python starts.
+//! `register()` must be called before Python starts:
+//!
+//! ```
+//! use std::sync::mpsc;
+//! use py_core::{runtime, Context, ContextOptions, RuntimeConfig};
+//!
+//! py_eventloop::register();
+//! runtime::start(&RuntimeConfig::default()).expect("Python starts");
+//! let ctx = Context::start(ContextOptions::default()).unwrap();
+//! let (tx, rx) = mpsc::channel();
+//! ctx.submit_fn(move |w| {
+//!     // asyncio code runs on the loop as on any other: here two sleeps
+//!     // in parallel, and a timer.
+//!     let code = b"import asyncio, erlang\n\
+//! async def main():\n    \
+//!     await asyncio.gather(asyncio.sleep(0.01), asyncio.sleep(0.01))\n    \
+//!     return type(asyncio.get_running_loop()).__name__\n\
+//! loop = erlang.new_event_loop()\n\
+//! name = loop.run_until_complete(main())\n\
+//! loop.close()\n";
+//!     let ran = w.exec(code, None).and_then(|()| w.eval(b"name", None, None));
+//!     let _ = tx.send(ran.map(|name| name.type_name()).map_err(|e| e.message));
+//! });
+//! assert_eq!(rx.recv().unwrap(), Ok("str".to_string()));
+//! ```
 
 mod module;
 mod poller;

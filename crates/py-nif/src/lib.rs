@@ -1,5 +1,14 @@
-//! The NIF library `py_nif`: a thin adapter that composes `py-convert` and
-//! `py-core` (and later the event loop and channels) into Erlang functions.
+//! The NIF library `py_nif`: a thin adapter that composes `py-convert`,
+//! `py-core`, `py-eventloop` and `py-channel` into Erlang functions. It
+//! runs only inside the BEAM, loaded by the `erlang_python` application;
+//! its entry points are the Erlang modules built on it:
+//!
+//! ```erlang
+//! {ok, _} = application:ensure_all_started(erlang_python),
+//! {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]),
+//! {ok, Ctx} = py_context:new(#{mode => owngil}),
+//! {ok, 45} = py:eval(Ctx, <<"sum(range(10))">>).
+//! ```
 //!
 //! * [`enif`] — raw `erl_nif` calls: message environments and the term
 //!   model used by conversion.

@@ -12,7 +12,7 @@
 //!   When the caller dies, its requests on that context are abandoned and
 //!   interrupted ([`caller_died`]): nobody would read their result. The
 //!   monitor is set only once a request is older than a moment
-//!   ([`watch_callers`], run periodically): monitoring every caller costs
+//!   (`watch_callers`, run periodically): monitoring every caller costs
 //!   about half a microsecond per call, and short requests end before a
 //!   dead caller could matter.
 //! * [`Routes`] are a context's unfinished requests with a caller, by

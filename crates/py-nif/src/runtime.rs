@@ -14,6 +14,7 @@ rustler::atoms! {
     max_depth,
     allocator,
     malloc_tuning,
+    faulthandler,
     auto,
     default,
     mimalloc,
@@ -39,12 +40,13 @@ fn text(t: Term<'_>) -> Option<String> {
 }
 
 /// `init(#{executable => Path, max_depth => N, allocator => auto | default |
-/// mimalloc | pymalloc | malloc, malloc_tuning => boolean()}) -> ok |
+/// mimalloc | pymalloc | malloc, malloc_tuning => boolean(),
+/// faulthandler => boolean()}) -> ok |
 /// {error, Reason}`.
 /// Starts Python once per VM; later calls succeed without restarting it.
 #[rustler::nif(schedule = "DirtyIo")]
 fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
-    let mut config = RuntimeConfig { forbid_process_creation: true, ..RuntimeConfig::default() };
+    let mut config = RuntimeConfig { forbid_process_creation: true, faulthandler: true, ..RuntimeConfig::default() };
     if opts.is_map() {
         if let Ok(v) = opts.map_get(executable()) {
             match text(v) {
@@ -71,6 +73,12 @@ fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
             match v.decode::<bool>() {
                 Ok(tune) => config.keep_malloc_thresholds = !tune,
                 Err(_) => return (error(), (malloc_tuning(), v)).encode(env),
+            }
+        }
+        if let Ok(v) = opts.map_get(faulthandler()) {
+            match v.decode::<bool>() {
+                Ok(on) => config.faulthandler = on,
+                Err(_) => return (error(), (faulthandler(), v)).encode(env),
             }
         }
         if let Ok(v) = opts.map_get(max_depth()) {
