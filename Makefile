@@ -15,7 +15,7 @@ REBAR ?= rebar3
 
 .PHONY: all setup setup-demo build stub check-stub check-version demo test test-rust test-erlang \
         test-elixir test-consumers test-embedder test-debian-python lint check-docs docs \
-        bench-erlang test-other-pythons test-asan fuzz bench pybench bench-report package soak \
+        bench-erlang bench-sbwt test-other-pythons test-asan fuzz bench pybench bench-report package soak \
         example-embeddings clean
 
 all: build
@@ -142,6 +142,16 @@ bench-erlang: build
 # PYBENCH_ARGS adds options, e.g. PYBENCH_ARGS="--only a,e --scale 0.2".
 PYBENCH_ARGS ?=
 BENCH_VENV := _build/bench-venv
+
+# Own-GIL scaling and call latency under each scheduler busy-wait setting
+# (the figures of docs/guides/tuning.md).
+bench-sbwt: build
+	@for flags in "" "+sbwt none +sbwtdcpu none +sbwtdio none" "+sbwt very_long +sbwtdcpu very_long +sbwtdio very_long"; do \
+	   for run in 1 2 3; do \
+	     printf '%s\t' "$${flags:-default}"; \
+	     $(ENV) ERL_FLAGS="$$flags" escript benches/erlang/owngil_scaling.escript || exit 1; \
+	   done; \
+	 done
 
 pybench: build
 	@$(ENV) ERL_LIBS=$(CURDIR)/_build/default/lib escript benches/erlang/pybench.escript \

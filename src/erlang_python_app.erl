@@ -39,10 +39,15 @@ nif_config() ->
              allocator => application:get_env(erlang_python, python_allocator, auto),
              malloc_tuning => application:get_env(erlang_python, malloc_tuning, true),
              faulthandler => application:get_env(erlang_python, faulthandler, true)},
-    case application:get_env(erlang_python, python_executable) of
-        {ok, Exe} ->
+    %% sys.executable: the setting, else $ERLANG_PYTHON_EXECUTABLE, else
+    %% the Python prepare/0 chose.
+    case {application:get_env(erlang_python, python_executable),
+          os:getenv("ERLANG_PYTHON_EXECUTABLE")} of
+        {{ok, Exe}, _} ->
             Base#{executable => Exe};
-        undefined ->
-            {ok, #{executable := Exe}} = py_python:locate(),
+        {undefined, Env} when is_list(Env), Env =/= "" ->
+            Base#{executable => Env};
+        {undefined, _} ->
+            {ok, #{executable := Exe}} = py_python:chosen(),
             Base#{executable => Exe}
     end.

@@ -77,8 +77,8 @@ pool_started(Pool) ->
 %%% Routing (in the caller's process)
 %%% ---------------------------------------------------------------------
 
-%% @doc The caller's context in the default pool (bound, or picked by
-%% scheduler id, then sticky).
+%% @doc The caller's context in the default pool (bound, or picked
+%% round-robin, then sticky).
 -spec get_context() -> pid().
 get_context() ->
     get_context(default).

@@ -11,7 +11,7 @@
 %% the NIF was built for.
 -module(py_python).
 
--export([locate/0, prepare/0, built/0, priv_dir/0]).
+-export([locate/0, prepare/0, chosen/0, built/0, priv_dir/0]).
 
 -define(ENV, "ERLANG_PYTHON_PYTHON").
 %% How long a python executable may take to describe itself.
@@ -46,6 +46,14 @@ locate() ->
 %% @doc Locates the Python (see locate/0), opens its libpython (through
 %% `py_nif_loader') and loads the NIF. The application calls it when it
 %% starts; later calls return at once.
+%% @doc The Python prepare/0 chose, once it has.
+-spec chosen() -> {ok, info()} | undefined.
+chosen() ->
+    case persistent_term:get({?MODULE, chosen}, undefined) of
+        undefined -> undefined;
+        Info -> {ok, Info}
+    end.
+
 -spec prepare() -> ok | {error, term()}.
 prepare() ->
     case persistent_term:get({?MODULE, chosen}, undefined) of

@@ -48,7 +48,7 @@ info() ->
 %% (default 300 000 ms); past it the installer is killed and the result is
 %% `{error, {timeout, LastLines}}'. Each line the tools print goes to
 %% `logger' as it comes, at `{log_level, Level}' (default `info'; `none'
-%% logs nothing), with metadata `#{domain => [erlang_python, venv]}'.
+%% logs nothing), with metadata `#{erlang_python => venv}'.
 -spec ensure(iodata(), iodata(), list()) -> ok | {error, term()}.
 ensure(Path0, ReqFile0, Opts) ->
     case check_opts(Opts) of
@@ -223,4 +223,6 @@ kill(Port) ->
 log(#{log_level := none}, _Format, _Args) ->
     ok;
 log(#{log_level := Level}, Format, Args) ->
-    logger:log(Level, "py_venv: " ++ Format, Args, #{domain => [erlang_python, venv]}).
+    %% No `domain': OTP's default handler drops events of domains other
+    %% than its own, and these lines are meant to be seen.
+    logger:log(Level, "py_venv: " ++ Format, Args, #{erlang_python => venv}).

@@ -204,10 +204,7 @@ with_venv_log(Fun) ->
     %% test.config keeps the primary level at warning; the lines are info.
     #{level := Primary} = logger:get_primary_config(),
     ok = logger:set_primary_config(level, info),
-    ok = logger:add_handler(Id, ?MODULE, #{config => #{pid => Self},
-                                            filter_default => stop,
-                                            filters => [{venv, {fun logger_filters:domain/2,
-                                                                {log, sub, [erlang_python, venv]}}}]}),
+    ok = logger:add_handler(Id, ?MODULE, #{config => #{pid => Self}}),
     try
         Fun()
     after
@@ -223,7 +220,7 @@ drain_log(Acc) ->
     end.
 
 %% The logger handler callback of with_venv_log/1.
-log(#{msg := {Format, Args}}, #{config := #{pid := Pid}}) when is_list(Format) ->
+log(#{msg := {Format, Args}, meta := #{erlang_python := venv}}, #{config := #{pid := Pid}}) when is_list(Format) ->
     Pid ! {venv_log, lists:flatten(io_lib:format(Format, Args))};
 log(_Event, _Config) ->
     ok.
