@@ -486,7 +486,10 @@ def _interp_snapshot():
     import sys
 
     modules = dict(sys.modules)
-    module_dicts = {name: dict(vars(m)) for name, m in modules.items() if hasattr(m, "__dict__")}
+    # Only real namespaces: 3.12 keeps classes in sys.modules too
+    # (typing.io, typing.re), whose __dict__ is a read-only mappingproxy.
+    module_dicts = {name: dict(vars(m)) for name, m in modules.items()
+                    if type(getattr(m, "__dict__", None)) is dict}
     state = (modules, module_dicts, list(sys.path), list(sys.meta_path), list(sys.path_hooks),
              dict(sys.path_importer_cache), dict(vars(builtins)), sys.getrecursionlimit(),
              (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook))
