@@ -33,16 +33,21 @@ build: setup-demo
 # Regenerate the Erlang NIF stub from the Rust NIF declarations.
 stub:
 	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > src/py_nif.erl.new
+	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- --flags crates/py-nif/src > src/py_nif_flags.hrl.new
 	@mv src/py_nif.erl.new src/py_nif.erl
-	@echo "src/py_nif.erl regenerated"
+	@mv src/py_nif_flags.hrl.new src/py_nif_flags.hrl
+	@echo "src/py_nif.erl and src/py_nif_flags.hrl regenerated"
 
-# Fails if the committed stub does not match the NIF declarations.
+# Fails if the committed stub or flags header does not match the Rust source.
 check-stub:
-	@$(ENV) cargo run --quiet --release -p py-nif --bin nif-stub -- crates/py-nif/src > /tmp/py_nif.erl.$$$$ \
-	  && if ! cmp -s /tmp/py_nif.erl.$$$$ src/py_nif.erl; then \
-	       diff -u src/py_nif.erl /tmp/py_nif.erl.$$$$; rm -f /tmp/py_nif.erl.$$$$; \
-	       echo "src/py_nif.erl is out of date: run 'make stub'"; exit 1; \
-	     fi; rm -f /tmp/py_nif.erl.$$$$
+	@$(ENV) for out in "py_nif.erl:" "py_nif_flags.hrl:--flags"; do \
+	   file=$${out%%:*}; flag=$${out#*:}; \
+	   cargo run --quiet --release -p py-nif --bin nif-stub -- $$flag crates/py-nif/src > /tmp/$$file.$$$$ || exit 1; \
+	   if ! cmp -s /tmp/$$file.$$$$ src/$$file; then \
+	     diff -u src/$$file /tmp/$$file.$$$$; rm -f /tmp/$$file.$$$$; \
+	     echo "src/$$file is out of date: run 'make stub'"; exit 1; \
+	   fi; rm -f /tmp/$$file.$$$$; \
+	 done
 
 demo: build
 	@$(ENV) escript examples/demo.escript
@@ -57,9 +62,10 @@ lint: build
 	@$(ENV) $(REBAR) dialyzer
 	@$(ENV) examples/embeddings/check.sh
 
-# The crates' API docs build without a warning.
-check-docs: setup
+# The crates' API docs build without a warning; so do the Erlang ones.
+check-docs: build
 	@$(ENV) RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+	@$(ENV) $(REBAR) edoc
 
 # HTML API docs: the Erlang modules (edoc, doc/) and the crates (rustdoc,
 # $$CARGO_TARGET_DIR/doc); the guides are docs/guides/*.md.

@@ -44,9 +44,7 @@
 
 -define(DEFAULT_TIMEOUT, 30000).
 %% Request flags understood by the NIF (crates/py-nif/src/request.rs).
--define(FLAG_COUNTED, 2).
--define(FLAG_NOREPLY, 4).
--define(FLAG_RESPONSE, 8).
+-include("py_nif_flags.hrl").
 %% How often a caller waiting for a free call slot checks again even
 %% without being told (a wake-up may go to a waiter that gave up).
 -define(OVERLOAD_RECHECK, 5).

@@ -23,9 +23,7 @@
 -define(DEFAULT_AWAIT, 5000).
 -define(LOOP, {?MODULE, loop}).
 %% Request flags (crates/py-nif/src/request.rs).
--define(FLAG_NOREPLY, 4).
--define(FLAG_TASK, 16).
--define(FLAG_NO_CALLBACKS, 32).
+-include("py_nif_flags.hrl").
 
 -type loop() :: pid().
 -export_type([loop/0]).

@@ -43,9 +43,6 @@ locate() ->
             Error
     end.
 
-%% @doc Locates the Python (see locate/0), opens its libpython (through
-%% `py_nif_loader') and loads the NIF. The application calls it when it
-%% starts; later calls return at once.
 %% @doc The Python prepare/0 chose, once it has.
 -spec chosen() -> {ok, info()} | undefined.
 chosen() ->
@@ -54,6 +51,9 @@ chosen() ->
         Info -> {ok, Info}
     end.
 
+%% @doc Locates the Python (see locate/0), opens its libpython (through
+%% `py_nif_loader') and loads the NIF. The application calls it when it
+%% starts; later calls return at once.
 -spec prepare() -> ok | {error, term()}.
 prepare() ->
     case persistent_term:get({?MODULE, chosen}, undefined) of

@@ -20,7 +20,7 @@
 -export([start/5, start/6, cancel/1, collect/2, collect_eval/2]).
 
 %% Request flags understood by the NIF (crates/py-nif/src/request.rs).
--define(FLAG_RESPONSE, 8).
+-include("py_nif_flags.hrl").
 
 %% Values lent to the generator at a time.
 -define(WINDOW, 256).

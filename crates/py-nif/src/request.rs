@@ -58,11 +58,19 @@ rustler::atoms! {
     infinity,
 }
 
-const FLAG_COUNTED: u32 = 2;
-const FLAG_NOREPLY: u32 = 4;
-const FLAG_RESPONSE: u32 = 8;
-const FLAG_TASK: u32 = 16;
-const FLAG_NO_CALLBACKS: u32 = 32;
+// Request flags: the Erlang side gets them as macros in the generated
+// `src/py_nif_flags.hrl` (`make stub`), so they are written only here.
+/// The request holds a slot of the call limiter, given back when it ends.
+pub const FLAG_COUNTED: u32 = 2;
+/// Nobody waits for the reply: none is sent.
+pub const FLAG_NOREPLY: u32 = 4;
+/// Reply as `{py_response, Ref, Result}` (spawn_call/await).
+pub const FLAG_RESPONSE: u32 = 8;
+/// Run as an event-loop task; reply as `{async_result, Ref, Result}`.
+pub const FLAG_TASK: u32 = 16;
+/// The caller does not serve `erlang.call` callbacks while it waits: they
+/// go to the `py_callback` server.
+pub const FLAG_NO_CALLBACKS: u32 = 32;
 
 /// The shape of the reply for these flags.
 fn wrap(flags: u32) -> Wrap {
