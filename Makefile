@@ -56,10 +56,15 @@ test: setup check-stub check-version lint check-docs test-rust test-erlang test-
       test-embedder fuzz test-asan test-other-pythons test-debian-python
 	@echo "make test: all passed"
 
-# xref and dialyzer, zero warnings; the example applications compile.
+# xref and dialyzer, zero warnings; no circle among the Erlang modules,
+# none new among each crate's Rust modules; every file docs/architecture.md
+# names exists; the example applications compile.
 lint: build
 	@$(ENV) $(REBAR) xref
 	@$(ENV) $(REBAR) dialyzer
+	@$(ENV) escript scripts/check-cycles.escript _build/default/lib/erlang_python/ebin
+	@scripts/check-rust-cycles.py
+	@scripts/check-doc-map.py
 	@$(ENV) examples/embeddings/check.sh
 
 # The crates' API docs build without a warning; so do the Erlang ones.

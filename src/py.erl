@@ -43,354 +43,128 @@
          contexts_started/0, register_pool/2, unregister_pool/1]).
 
 -define(DEFAULT_TIMEOUT, 30000).
-%% Request flags understood by the NIF (crates/py-nif/src/request.rs).
--include("py_nif_flags.hrl").
-%% How often a caller waiting for a free call slot checks again even
-%% without being told (a wake-up may go to a waiter that gave up).
--define(OVERLOAD_RECHECK, 5).
 
 -type name() :: py_context:name().
 -type result() :: {ok, term()} | {error, term()}.
 
 %%% ---------------------------------------------------------------------
-%%% Calls
+%%% Calls (the engine is py_call)
 %%% ---------------------------------------------------------------------
 
 %% @doc `Module.Function(*Args)'.
 -spec call(name(), name(), list()) -> result().
 call(Module, Function, Args) ->
-    routed_call(lookup_pool(Module, Function), Module, Function, Args, #{}, ?DEFAULT_TIMEOUT).
+    py_call:call(Module, Function, Args).
 
 %% @doc `call(Ctx, Module, Function, Args)' on an explicit context (no
 %% timeout), `call(Pool, Module, Function, Args)' on a named pool, or
 %% `call(Module, Function, Args, Kwargs)' with keyword arguments.
 -spec call(pid() | atom() | name(), name(), name() | list(), list() | map()) -> result().
-call(Ctx, Module, Function, Args) when is_pid(Ctx) ->
-    explicit_call(Ctx, Module, Function, Args, #{}, infinity);
-call(Pool, Module, Function, Args) when is_atom(Pool), is_list(Args) ->
-    routed_call(Pool, Module, Function, Args, #{}, ?DEFAULT_TIMEOUT);
-call(Module, Function, Args, Kwargs) when is_list(Args), is_map(Kwargs) ->
-    routed_call(lookup_pool(Module, Function), Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT).
+call(CtxPoolOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs) ->
+    py_call:call(CtxPoolOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs).
 
 %% @doc `call(Ctx, M, F, Args, #{kwargs => Kw, timeout => T, traceback => true})'
 %% (with `traceback', Python errors are `{error, {Class, Message, Traceback}}'),
 %% `call(Pool, M, F, Args, Kwargs)' or `call(M, F, Args, Kwargs, Timeout)'.
 -spec call(pid() | atom() | name(), name(), name() | list(), list() | map(), map() | timeout()) -> result().
-call(Ctx, Module, Function, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
-    explicit(Ctx, maps:get(timeout, Opts, infinity),
-             call_submit(Module, Function, Args, maps:get(kwargs, Opts, #{})),
-             maps:get(traceback, Opts, false));
-call(Pool, Module, Function, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
-    routed_call(Pool, Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT);
-call(Module, Function, Args, Kwargs, Timeout) when is_list(Args), is_map(Kwargs) ->
-    routed_call(lookup_pool(Module, Function), Module, Function, Args, Kwargs, Timeout).
+call(CtxPoolOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs, OptsKwargsOrTimeout) ->
+    py_call:call(CtxPoolOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs, OptsKwargsOrTimeout).
 
 %% @doc Evaluates a Python expression.
 -spec eval(iodata()) -> result().
 eval(Code) ->
-    routed(default, ?DEFAULT_TIMEOUT, 0, eval_submit(Code, #{})).
+    py_call:eval(Code).
 
 %% @doc `eval(Ctx, Code)' on an explicit context, or `eval(Code, Locals)'.
 -spec eval(pid() | iodata(), iodata() | map()) -> result().
-eval(Ctx, Code) when is_pid(Ctx) ->
-    explicit(Ctx, infinity, eval_submit(Code, #{}));
-eval(Code, Locals) when is_map(Locals) ->
-    routed(default, ?DEFAULT_TIMEOUT, 0, eval_submit(Code, Locals)).
+eval(CtxOrCode, CodeOrLocals) ->
+    py_call:eval(CtxOrCode, CodeOrLocals).
 
 %% @doc `eval(Ctx, Code, Locals)' or `eval(Code, Locals, Timeout)'.
 -spec eval(pid() | iodata(), iodata() | map(), map() | timeout()) -> result().
-eval(Ctx, Code, Locals) when is_pid(Ctx), is_map(Locals) ->
-    explicit(Ctx, infinity, eval_submit(Code, Locals));
-eval(Code, Locals, Timeout) when is_map(Locals) ->
-    routed(default, Timeout, 0, eval_submit(Code, Locals)).
+eval(CtxOrCode, CodeOrLocals, LocalsOrTimeout) ->
+    py_call:eval(CtxOrCode, CodeOrLocals, LocalsOrTimeout).
 
 %% @doc Executes Python statements (no timeout).
 -spec exec(iodata()) -> ok | {error, term()}.
 exec(Code) ->
-    routed(default, infinity, 0, exec_submit(Code)).
+    py_call:exec(Code).
 
 -spec exec(pid(), iodata()) -> ok | {error, term()}.
-exec(Ctx, Code) when is_pid(Ctx) ->
-    explicit(Ctx, infinity, exec_submit(Code)).
-
-%% Requests built for `routed/4' and `explicit/3': funs of the context,
-%% the tag, the caller's namespace, the flags and the deadline.
-call_submit(Module, Function, Args, Kwargs) ->
-    NeedsEnv = is_main(Module),
-    {NeedsEnv, fun(Ctx, Tag, Env, Flags, Deadline) ->
-                   py_context:submit_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, Deadline)
-               end}.
-
-eval_submit(Code, Locals) ->
-    Source = source(Code),
-    {true, fun(Ctx, Tag, Env, Flags, Deadline) ->
-                   py_nif:context_eval(Ctx, Tag, Source, Locals, Env, Flags, Deadline)
-           end}.
-
-exec_submit(Code) ->
-    Source = source(Code),
-    {true, fun(Ctx, Tag, Env, Flags, Deadline) -> py_nif:context_exec(Ctx, Tag, Source, Env, Flags, Deadline) end}.
-
-explicit_call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
-    explicit(Ctx, Timeout, call_submit(Module, Function, Args, Kwargs)).
-
-routed_call(Pool, Module, Function, Args, Kwargs, Timeout) ->
-    routed(Pool, Timeout, limiter_flag(), call_submit(Module, Function, Args, Kwargs)).
-
-%% Calls made by an Erlang function that Python called are part of the call
-%% that was already admitted: counting them again could deadlock a nest of
-%% callbacks deeper than the limit.
-limiter_flag() ->
-    case py_callback:serving() of
-        true -> 0;
-        false -> ?FLAG_COUNTED
-    end.
-
-%% A request on an explicit context, in the caller's namespace.
-explicit(Ctx, Timeout, Request) ->
-    explicit(Ctx, Timeout, Request, false).
-
-explicit(Ctx, Timeout, {NeedsEnv, Submit}, WantTraceback) ->
-    case py_context:valid_timeout(Timeout) of
-        false ->
-            {error, {bad_argument, timeout}};
-        true ->
-            Deadline = py_context:deadline(Timeout),
-            case caller_env(Ctx, NeedsEnv, Deadline) of
-                {ok, Env} ->
-                    Request = fun(C, Tag, D) -> Submit(C, Tag, Env, 0, D) end,
-                    case py_context:submit_and_wait(Ctx, Deadline, Request, WantTraceback) of
-                        {error, not_submitted, Reason} -> {error, {context_died, Reason}};
-                        Result -> Result
-                    end;
-                {error, _} = Error ->
-                    Error
-            end
-    end.
-
-%% A request on the caller's context of `Pool'. One that never reached its
-%% context (the context had just died) is retried once on a fresh one; one
-%% refused by the call limiter waits for a free slot until the timeout.
-routed(Pool, Timeout, Flags, Request) ->
-    case py_context:valid_timeout(Timeout) of
-        true -> routed(Pool, Timeout, py_context:deadline(Timeout), Flags, Request, 1);
-        false -> {error, {bad_argument, timeout}}
-    end.
-
-routed(Pool, Timeout, Deadline, Flags, {NeedsEnv, Submit} = Request, Retries) ->
-    Ctx = py_context_router:get_context(Pool),
-    Result = case caller_env(Ctx, NeedsEnv, Deadline) of
-                 {ok, Env} ->
-                     py_context:submit_and_wait(Ctx, Deadline,
-                                                fun(C, Tag, D) -> Submit(C, Tag, Env, Flags, D) end);
-                 {error, {context_died, Reason}} ->
-                     {error, not_submitted, Reason};
-                 {error, _} = Error ->
-                     Error
-             end,
-    case Result of
-        {error, not_submitted, _} when Retries > 0 ->
-            ok = py_context_router:forget_context(Pool),
-            routed(Pool, Timeout, Deadline, Flags, Request, Retries - 1);
-        {error, not_submitted, Reason2} ->
-            {error, {context_died, Reason2}};
-        {error, {overloaded, _, _}} = Overloaded ->
-            Final = case wait_for_slot(Deadline) of
-                        ok -> routed(Pool, Timeout, Deadline, Flags, Request, Retries);
-                        timeout -> Overloaded
-                    end,
-            stop_waiting_for_slot(),
-            Final;
-        _ ->
-            Result
-    end.
-
-%% Leaves the limiter's waiter queue and drops a wake-up already sent.
-stop_waiting_for_slot() ->
-    ok = py_nif:semaphore_forget(),
-    receive py_semaphore_free -> ok after 0 -> ok end.
-
-wait_for_slot(Deadline) ->
-    case remaining(Deadline) of
-        0 -> timeout;
-        Left ->
-            receive py_semaphore_free -> ok
-            after min(Left, ?OVERLOAD_RECHECK) -> ok
-            end
-    end.
-
-remaining(infinity) -> infinity;
-remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
-
-%% The caller's namespace on `Ctx', when the request needs one (made
-%% within the request's deadline).
-caller_env(_Ctx, false, _Deadline) -> {ok, undefined};
-caller_env(Ctx, true, Deadline) -> py_context:local_env(Ctx, Deadline).
-
-is_main('__main__') -> true;
-is_main(<<"__main__">>) -> true;
-is_main("__main__") -> true;
-is_main(_) -> false.
-
-source(Code) when is_binary(Code) -> Code;
-source(Code) when is_list(Code) ->
-    try unicode:characters_to_binary(Code) of
-        Bin when is_binary(Bin) -> Bin;
-        _ -> Code
-    catch
-        _:_ -> Code
-    end;
-source(Code) -> Code.
-
-%%% ---------------------------------------------------------------------
-%%% Fire-and-forget, deferred results, fan-out
-%%% ---------------------------------------------------------------------
+exec(Ctx, Code) ->
+    py_call:exec(Ctx, Code).
 
 %% @doc Runs `Module.Function(*Args)' without waiting for or keeping the
 %% result (default pool, no namespace, no limiter).
 -spec cast(name(), name(), list()) -> ok.
 cast(Module, Function, Args) ->
-    cast(py_context_router:get_context(), Module, Function, Args, #{}).
+    py_call:cast(Module, Function, Args).
 
 -spec cast(pid() | name(), name(), name() | list(), list() | map()) -> ok.
-cast(Ctx, Module, Function, Args) when is_pid(Ctx) ->
-    cast(Ctx, Module, Function, Args, #{});
-cast(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
-    cast(py_context_router:get_context(), Module, Function, Args, Kwargs).
+cast(CtxOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs) ->
+    py_call:cast(CtxOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs).
 
 -spec cast(pid(), name(), name(), list(), map()) -> ok.
-cast(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
-    _ = submit_detached(Ctx, make_ref(), Module, Function, Args, Kwargs, ?FLAG_NOREPLY),
-    ok.
+cast(Ctx, Module, Function, Args, Kwargs) ->
+    py_call:cast(Ctx, Module, Function, Args, Kwargs).
 
 %% @doc Starts `Module.Function(*Args)' and returns a reference; the result
 %% arrives as `{py_response, Ref, Result}' (see await/1,2).
 -spec spawn_call(name(), name(), list()) -> reference().
 spawn_call(Module, Function, Args) ->
-    spawn_call(py_context_router:get_context(), Module, Function, Args, #{}).
+    py_call:spawn_call(Module, Function, Args).
 
 -spec spawn_call(pid() | name(), name(), name() | list(), list() | map()) -> reference().
-spawn_call(Ctx, Module, Function, Args) when is_pid(Ctx) ->
-    spawn_call(Ctx, Module, Function, Args, #{});
-spawn_call(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
-    spawn_call(py_context_router:get_context(), Module, Function, Args, Kwargs).
+spawn_call(CtxOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs) ->
+    py_call:spawn_call(CtxOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs).
 
 %% The reference is a reply gate: once await/2 gives up on it, the reply
 %% is not sent (no late message).
 -spec spawn_call(pid(), name(), name(), list(), map()) -> reference().
-spawn_call(Ctx, Module, Function, Args, Kwargs) when is_pid(Ctx) ->
-    Ref = py_nif:reply_gate(),
-    _ = case submit_detached(Ctx, Ref, Module, Function, Args, Kwargs, ?FLAG_RESPONSE) of
-            Seq when is_integer(Seq) -> ok;
-            {error, context_stopped} -> self() ! {py_response, Ref, {error, {context_died, noproc}}};
-            {error, Reason} -> self() ! {py_response, Ref, {error, Reason}}
-        end,
-    Ref.
-
-%% `'__main__'' is the caller's namespace, as for call/3.
-submit_detached(Ctx, Tag, Module, Function, Args, Kwargs, Flags) ->
-    case caller_env(Ctx, is_main(Module), infinity) of
-        {ok, Env} ->
-            py_context:submit_call(Ctx, Tag, Module, Function, Args, Kwargs, Env, Flags, infinity);
-        {error, Reason} ->
-            {error, Reason}
-    end.
+spawn_call(Ctx, Module, Function, Args, Kwargs) ->
+    py_call:spawn_call(Ctx, Module, Function, Args, Kwargs).
 
 %% @doc Waits for the result of spawn_call/3,4,5 (30 seconds).
 -spec await(reference()) -> result().
 await(Ref) ->
-    await(Ref, ?DEFAULT_TIMEOUT).
+    py_call:await(Ref).
 
 -spec await(reference(), timeout()) -> result().
 await(Ref, Timeout) ->
-    receive
-        {py_response, Ref, Result} -> py_context:finish(Result, false);
-        {py_error, Ref, Error} -> {error, Error}
-    after Timeout ->
-        %% No reply may come after this: the gate closes, and a reply sent
-        %% before it closed is taken now.
-        _ = catch py_nif:reply_gate_close(Ref),
-        receive
-            {py_response, Ref, Result} -> py_context:finish(Result, false)
-        after 0 ->
-            {error, timeout}
-        end
-    end.
+    py_call:await(Ref, Timeout).
 
 %% @doc Runs the calls concurrently, spread over the default pool, and
 %% returns their results in order, or the first error.
 -spec parallel([{name(), name(), list()}]) -> {ok, [term()]} | {error, term()}.
 parallel(Calls) ->
-    Contexts = list_to_tuple(py_context_router:contexts()),
-    N = tuple_size(Contexts),
-    Pending = [start_parallel(element((I rem N) + 1, Contexts), Call)
-               || {I, Call} <- lists:zip(lists:seq(0, length(Calls) - 1), Calls)],
-    Results = [finish_parallel(P) || P <- Pending],
-    case [E || {error, _} = E <- Results] of
-        [] -> {ok, [V || {ok, V} <- Results]};
-        [First | _] -> First
-    end.
-
-start_parallel(Ctx, {Module, Function, Args}) ->
-    Tag = erlang:monitor(process, Ctx),
-    Deadline = py_context:deadline(?DEFAULT_TIMEOUT),
-    case py_context:submit_call(Ctx, Tag, Module, Function, Args, #{}, undefined, 0, Deadline) of
-        Seq when is_integer(Seq) -> {pending, Ctx, Tag, Seq};
-        {error, context_stopped} -> erlang:demonitor(Tag, [flush]), {done, {error, {context_died, noproc}}};
-        Error -> erlang:demonitor(Tag, [flush]), {done, Error}
-    end.
-
-finish_parallel({pending, Ctx, Tag, Seq}) ->
-    case py_context:await(Ctx, Tag, Seq, ?DEFAULT_TIMEOUT) of
-        {error, not_submitted, Reason} -> {error, {context_died, Reason}};
-        Result -> Result
-    end;
-finish_parallel({done, Result}) -> Result.
-
-%%% ---------------------------------------------------------------------
-%%% Object handles and namespaces
-%%% ---------------------------------------------------------------------
+    py_call:parallel(Calls).
 
 %% @doc Whether a term is a Python object handle.
 -spec is_ref(term()) -> boolean().
 is_ref(Term) ->
-    py_nif:is_ref(Term).
+    py_call:is_ref(Term).
 
 %% @doc `getattr(Obj, Name)' for an object handle.
 -spec getattr(reference(), name()) -> result().
 getattr(ObjRef, Name) ->
-    on_handle(ObjRef, fun(Tag) -> py_nif:ref_getattr(ObjRef, Tag, Name, 0) end).
+    py_call:getattr(ObjRef, Name).
 
 %% @doc `Obj.Method(*Args)' for an object handle.
 -spec call_method(reference(), name(), list()) -> result().
 call_method(ObjRef, Method, Args) ->
-    on_handle(ObjRef, fun(Tag) -> py_nif:ref_call_method(ObjRef, Tag, Method, Args, #{}, 0) end).
+    py_call:call_method(ObjRef, Method, Args).
 
 %% @doc The handle's value as a term (parts with no Erlang form stay
 %% handles).
 -spec to_term(reference()) -> result().
 to_term(ObjRef) ->
-    on_handle(ObjRef, fun(Tag) -> py_nif:ref_to_term(ObjRef, Tag, 0) end).
-
-on_handle(ObjRef, Submit) ->
-    case py_nif:is_ref(ObjRef) of
-        false ->
-            {error, {not_a_ref, ObjRef}};
-        true ->
-            case py_nif:ref_context(ObjRef) of
-                Ctx when is_pid(Ctx) ->
-                    py_context:request(Ctx, ?DEFAULT_TIMEOUT, fun(_C, Tag, _Deadline) -> Submit(Tag) end);
-                undefined ->
-                    {error, {context_died, noproc}}
-            end
-    end.
+    py_call:to_term(ObjRef).
 
 %% @doc The caller's namespace for the interpreter of `Ctx' (created on
 %% first use, freed when the process exits).
 -spec get_local_env(pid()) -> reference().
 get_local_env(Ctx) ->
-    {ok, Env} = py_context:local_env(Ctx),
-    Env.
+    py_call:get_local_env(Ctx).
 
 %%% ---------------------------------------------------------------------
 %%% Coroutines on the event loop
@@ -632,9 +406,6 @@ register_pool(Pool, Target) ->
 unregister_pool(Target) ->
     py_context_router:unregister_pool(Target).
 
-lookup_pool(Module, Function) ->
-    py_context_router:lookup_pool(Module, Function).
-
 %%% ---------------------------------------------------------------------
 %%% Streaming from generators (see py_stream)
 %%% ---------------------------------------------------------------------
@@ -691,40 +462,37 @@ stream_cancel(Ref) ->
 %%% ---------------------------------------------------------------------
 
 %% @doc A new dict owned by the caller (destroyed when it dies). Python
-%% sees it as `erlang.SharedDict(handle)'.
+%% sees it as `erlang.SharedDict(handle)'. See py_shared_dict.
 -spec shared_dict_new() -> {ok, reference()}.
 shared_dict_new() ->
-    py_nif:shared_dict_new().
+    py_shared_dict:new().
 
 %% @doc The value under `Key', or `undefined'.
 -spec shared_dict_get(reference(), binary()) -> term().
 shared_dict_get(Dict, Key) ->
-    shared_dict_get(Dict, Key, undefined).
+    py_shared_dict:get(Dict, Key).
 
 -spec shared_dict_get(reference(), binary(), term()) -> term().
-shared_dict_get(Dict, Key, Default) when is_binary(Key) ->
-    case py_nif:shared_dict_get(Dict, Key) of
-        {ok, Value} -> Value;
-        not_found -> Default
-    end.
+shared_dict_get(Dict, Key, Default) ->
+    py_shared_dict:get(Dict, Key, Default).
 
 -spec shared_dict_set(reference(), binary(), term()) -> ok | {error, term()}.
-shared_dict_set(Dict, Key, Value) when is_binary(Key) ->
-    py_nif:shared_dict_set(Dict, Key, Value).
+shared_dict_set(Dict, Key, Value) ->
+    py_shared_dict:set(Dict, Key, Value).
 
 %% @doc Removes `Key' (ok if it was not there).
 -spec shared_dict_del(reference(), binary()) -> ok.
-shared_dict_del(Dict, Key) when is_binary(Key) ->
-    py_nif:shared_dict_del(Dict, Key).
+shared_dict_del(Dict, Key) ->
+    py_shared_dict:del(Dict, Key).
 
 -spec shared_dict_keys(reference()) -> [binary()].
 shared_dict_keys(Dict) ->
-    py_nif:shared_dict_keys(Dict).
+    py_shared_dict:keys(Dict).
 
 %% @doc Frees the dict now; later operations raise `badarg'. Idempotent.
 -spec shared_dict_destroy(reference()) -> ok.
 shared_dict_destroy(Dict) ->
-    py_nif:shared_dict_destroy(Dict).
+    py_shared_dict:destroy(Dict).
 
 %%% ---------------------------------------------------------------------
 %%% Environments (see py_import, py_preload, py_venv)
@@ -776,7 +544,7 @@ ensure_venv(Path, ReqFile, Opts) -> py_venv:ensure(Path, ReqFile, Opts).
 %% it: `ok' or `{error, [{Context, Reason}]}'.
 -spec reload(name()) -> ok | {error, [{pid(), term()}]}.
 reload(Module) ->
-    py_env:each_interpreter('_reload', [name_bin(Module)]).
+    py_call:each_interpreter('_reload', [name_bin(Module)]).
 
 %% @doc A copy (`dup(2)') of an OS file descriptor, for Python to own.
 -spec dup_fd(non_neg_integer()) -> {ok, non_neg_integer()} | {error, term()}.

@@ -21,11 +21,13 @@
 -behaviour(gen_server).
 -compile({no_auto_import, [register/2, unregister/1]}).
 
--export([start_link/0, register/2, register/3, unregister/1, lookup/1, execute/2,
+-export([start_link/1, register/2, register/3, unregister/1, lookup/1, execute/2,
          serve/1, exited/2, serving/0, run_scheduled/2, registered/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(TABLE, py_callbacks).
+%% The function that runs `_execute_py' (see start_link/1).
+-define(EXECUTOR, {?MODULE, executor}).
 -define(SERVING, '$py_serving_callback').
 %% How deep an Erlang error reason is printed in the Python exception text,
 %% and how long that text may get: a reason that holds the text of an
@@ -40,9 +42,15 @@
 %%% API
 %%% ---------------------------------------------------------------------
 
--spec start_link() -> {ok, pid()} | {error, term()}.
-start_link() ->
-    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+%% @doc Starts the registry with the callbacks every installation has
+%% (`Builtins', besides `_whereis') and the function that runs what
+%% `erlang.schedule_py' schedules (`Executor', `py:call/4''s contract).
+%% They come from the supervisor, so this module calls nothing above it.
+-spec start_link(#{builtins := [{atom(), fun((list()) -> term())}],
+                   executor := fun((term(), term(), list(), map()) -> {ok, term()} | {error, term()})}) ->
+          {ok, pid()} | {error, term()}.
+start_link(Config) ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, Config, []).
 
 %% @doc Registers `Fun' under `Name': Python's `erlang.call(Name, A, B)'
 %% runs `Fun([A, B])' (a fun of another arity N is applied to N arguments).
@@ -141,7 +149,8 @@ restore_serving(Outer) -> erlang:put(?SERVING, Outer).
 %% the caller and returns its result as the call's.
 -spec run_scheduled(binary(), list()) -> {ok, term()} | {error, term()}.
 run_scheduled(<<"_execute_py">>, [Module, Function, Args, Kwargs]) ->
-    py:call(Module, Function, Args, Kwargs);
+    Execute = persistent_term:get(?EXECUTOR),
+    Execute(Module, Function, Args, Kwargs);
 run_scheduled(Name, Args) ->
     case execute(Name, Args) of
         {ok, Value} -> {ok, Value};
@@ -153,11 +162,12 @@ run_scheduled(Name, Args) ->
 %%% Server
 %%% ---------------------------------------------------------------------
 
-init([]) ->
+init(#{builtins := Builtins, executor := Execute}) ->
     process_flag(trap_exit, true),
     _ = ets:new(?TABLE, [named_table, public, set, {read_concurrency, true}]),
     ok = py_nif:callback_names_reset(),
-    lists:foreach(fun({Name, Callback}) -> store(name(Name), Callback) end, builtins()),
+    persistent_term:put(?EXECUTOR, Execute),
+    lists:foreach(fun({Name, Callback}) -> store(name(Name), Callback) end, builtins(Execute) ++ Builtins),
     {ok, #{}}.
 
 %% No requests: see the module documentation.
@@ -220,18 +230,18 @@ describe(Name, Class, Reason, Stack) ->
                            [{chars_limit, ?REASON_CHARS}])),
     <<Head/binary, Where/binary>>.
 
-%% Callbacks every installation has, as the C library has them: shared
-%% state, name lookup (`_whereis', with `erlang.whereis''s visibility
-%% rules) and `_execute_py' (what `erlang.schedule_py' runs).
-builtins() ->
+%% Callbacks every installation has, as the C library has them: name
+%% lookup (`_whereis', with `erlang.whereis''s visibility rules) and
+%% `_execute_py' (what `erlang.schedule_py' runs); the supervisor adds the
+%% shared state's.
+builtins(Execute) ->
     [{'_whereis', fun([Name]) -> py_nif:python_whereis(Name) end},
      {'_execute_py', fun([M, F, A, K]) ->
-                             case py:call(M, F, A, K) of
+                             case Execute(M, F, A, K) of
                                  {ok, V} -> V;
                                  {error, E} -> erlang:error(E)
                              end
-                     end}
-     | py_state:callbacks()].
+                     end}].
 
 %% The library's own operations, for messages only the NIF builds.
 internal(py_send, [Pid, Encoded]) -> send_encoded(Pid, Encoded).

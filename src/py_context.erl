@@ -19,16 +19,14 @@
 -export([start_loop/1, start_loop/2, stop_loop/1, stop_loop/2, loop_ref/1, submit/4, submit/5,
          submit_await/4, submit_await/5, submit_await/6]).
 -export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1,
-         create_local_env/1, local_env/1, local_env/2]).
--export([start_link/0, request/3, request/4, submit_and_wait/3, submit_and_wait/4, submit_call/9,
-         await/4, await/5, finish/2, deadline/1, valid_timeout/1]).
+         create_local_env/1, local_env/1]).
+-export([start_link/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type mode() :: worker | owngil.
--type name() :: atom() | binary() | string().
--type env_ref() :: reference().
-%% An Erlang monotonic time in milliseconds, or `infinity'.
--type deadline() :: integer() | infinity.
+-type name() :: py_call:name().
+-type env_ref() :: py_call:env_ref().
+-type deadline() :: py_call:deadline().
 -export_type([mode/0, name/0, env_ref/0, deadline/0]).
 
 -define(START_TIMEOUT, 30000).
@@ -82,7 +80,7 @@ check_options(Opts) ->
     {error, {bad_argument, Opts}}.
 
 valid_option(mode, M) -> M =:= worker orelse M =:= owngil;
-valid_option(preload, Code) -> is_binary(source(Code));
+valid_option(preload, Code) -> is_binary(py_call:source(Code));
 valid_option(_, _) -> false.
 
 %% @private Used by tests that start a default context directly.
@@ -122,88 +120,71 @@ destroy(Ctx) ->
     stop(Ctx).
 
 %%% ---------------------------------------------------------------------
-%%% Calls (run in the caller's process)
+%%% Calls (run in the caller's process, by py_call)
 %%% ---------------------------------------------------------------------
 
 %% @doc `Module.Function(*Args)' on this context, no timeout, in the
 %% context's own namespace.
 -spec call(pid(), name(), name(), list()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args) ->
-    call(Ctx, Module, Function, Args, #{}, infinity, undefined).
+    py_call:context_call(Ctx, Module, Function, Args).
 
 -spec call(pid(), name(), name(), list(), map()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs) ->
-    call(Ctx, Module, Function, Args, Kwargs, infinity, undefined).
+    py_call:context_call(Ctx, Module, Function, Args, Kwargs).
 
 -spec call(pid(), name(), name(), list(), map(), timeout()) -> {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs, Timeout) ->
-    call(Ctx, Module, Function, Args, Kwargs, Timeout, undefined).
+    py_call:context_call(Ctx, Module, Function, Args, Kwargs, Timeout).
 
 %% @doc As call/6, in the namespace `EnvRef' (`undefined': the context's own).
 -spec call(pid(), name(), name(), list(), map(), timeout(), env_ref() | undefined) ->
           {ok, term()} | {error, term()}.
 call(Ctx, Module, Function, Args, Kwargs, Timeout, EnvRef) ->
-    request(Ctx, Timeout, fun(C, Tag, Deadline) ->
-        submit_call(C, Tag, Module, Function, Args, Kwargs, EnvRef, 0, Deadline)
-    end).
-
-%% @private Submits a call. Large arguments are lent to the context thread
-%% from a dirty scheduler instead of being copied (the NIF answers `heavy').
-submit_call(Ctx, Tag, Module, Function, Args, Kwargs, EnvRef, Flags, Deadline) ->
-    case py_nif:context_call(Ctx, Tag, Module, Function, Args, Kwargs, EnvRef, Flags, Deadline) of
-        heavy -> py_nif:context_call_heavy(Ctx, Tag, Module, Function, Args, Kwargs, EnvRef, Flags, Deadline);
-        Submitted -> Submitted
-    end.
+    py_call:context_call(Ctx, Module, Function, Args, Kwargs, Timeout, EnvRef).
 
 %% @doc Evaluates a Python expression on this context, no timeout.
 -spec eval(pid(), iodata()) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code) ->
-    eval(Ctx, Code, #{}, infinity, undefined).
+    py_call:context_eval(Ctx, Code).
 
 -spec eval(pid(), iodata(), map()) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code, Locals) ->
-    eval(Ctx, Code, Locals, infinity, undefined).
+    py_call:context_eval(Ctx, Code, Locals).
 
 -spec eval(pid(), iodata(), map(), timeout()) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code, Locals, Timeout) ->
-    eval(Ctx, Code, Locals, Timeout, undefined).
+    py_call:context_eval(Ctx, Code, Locals, Timeout).
 
 -spec eval(pid(), iodata(), map(), timeout(), env_ref() | undefined) -> {ok, term()} | {error, term()}.
 eval(Ctx, Code, Locals, Timeout, EnvRef) ->
-    Source = source(Code),
-    request(Ctx, Timeout, fun(C, Tag, Deadline) -> py_nif:context_eval(C, Tag, Source, Locals, EnvRef, 0, Deadline) end).
+    py_call:context_eval(Ctx, Code, Locals, Timeout, EnvRef).
 
 %% @doc Executes Python statements on this context (its own namespace).
 -spec exec(pid(), iodata()) -> ok | {error, term()}.
 exec(Ctx, Code) ->
-    exec(Ctx, Code, undefined).
+    py_call:context_exec(Ctx, Code).
 
 -spec exec(pid(), iodata(), env_ref() | undefined) -> ok | {error, term()}.
 exec(Ctx, Code, EnvRef) ->
-    Source = source(Code),
-    request(Ctx, infinity, fun(C, Tag, Deadline) -> py_nif:context_exec(C, Tag, Source, EnvRef, 0, Deadline) end).
+    py_call:context_exec(Ctx, Code, EnvRef).
 
 %% @doc Calls a method of an object handle (on the context that owns it).
 -spec call_method(pid(), reference(), name(), list()) -> {ok, term()} | {error, term()}.
 call_method(Ctx, ObjRef, Method, Args) ->
-    request(Ctx, infinity, fun(_C, Tag, _Deadline) -> py_nif:ref_call_method(ObjRef, Tag, Method, Args, #{}, 0) end).
+    py_call:context_call_method(Ctx, ObjRef, Method, Args).
 
 %% @doc Converts an object handle's value to a term (parts with no Erlang
 %% form stay handles).
 -spec to_term(reference()) -> {ok, term()} | {error, term()}.
 to_term(ObjRef) ->
-    case py_nif:ref_context(ObjRef) of
-        Ctx when is_pid(Ctx) ->
-            request(Ctx, infinity, fun(_C, Tag, _Deadline) -> py_nif:ref_to_term(ObjRef, Tag, 0) end);
-        undefined ->
-            {error, {context_died, noproc}}
-    end.
+    py_call:handle_to_term(ObjRef).
 
 %% @doc A new namespace in this context's interpreter (`{ok, EnvRef}'),
 %% usable with call/7, eval/5 and exec/3 on any context of that interpreter.
 -spec create_local_env(pid()) -> {ok, env_ref()} | {error, term()}.
 create_local_env(Ctx) ->
-    request(Ctx, infinity, fun(C, Tag, _Deadline) -> py_nif:context_new_env(C, Tag) end).
+    py_call:new_env(Ctx).
 
 %% @doc The caller's process-bound namespace on this context, created on
 %% first use and kept in the process dictionary (so it goes away with the
@@ -211,202 +192,7 @@ create_local_env(Ctx) ->
 %% interpreter. Creating one forgets those of contexts that have ended.
 -spec local_env(pid()) -> {ok, env_ref()} | {error, term()}.
 local_env(Ctx) ->
-    local_env(Ctx, infinity).
-
-%% @private As local_env/1, creating the namespace by `Deadline' (see
-%% deadline/1) if it does not exist yet.
--spec local_env(pid(), deadline()) -> {ok, env_ref()} | {error, term()}.
-local_env(Ctx, Deadline) ->
-    Key = {py_local_env, Ctx},
-    case erlang:get(Key) of
-        undefined ->
-            New = fun(C, Tag, _D) -> py_nif:context_new_env(C, Tag) end,
-            case submit_and_wait(Ctx, Deadline, New) of
-                {error, not_submitted, Reason} ->
-                    {error, {context_died, Reason}};
-                {ok, EnvRef} = Ok ->
-                    forget_ended_envs(),
-                    _ = erlang:put(Key, EnvRef),
-                    Ok;
-                Error ->
-                    Error
-            end;
-        EnvRef ->
-            {ok, EnvRef}
-    end.
-
-forget_ended_envs() ->
-    _ = [erlang:erase(Key) || {{py_local_env, C} = Key, _} <- erlang:get(),
-                              node(C) =:= node(), not is_process_alive(C)],
-    ok.
-
-%% @private Sends one request and waits for its reply. `Submit(Ctx, Tag,
-%% Deadline)' hands it to the context; the monitor reference doubles as the
-%% request tag. `{error, not_submitted, Reason}' means the request never
-%% reached the context (safe to retry elsewhere); the public functions turn
-%% it into `{error, {context_died, Reason}}'.
-request(Ctx, Timeout, Submit) ->
-    request(Ctx, Timeout, Submit, false).
-
-%% @private As request/3; `WantTraceback' keeps Python tracebacks in errors
-%% (`{error, {Class, Message, Traceback}}').
-request(Ctx, Timeout, Submit, WantTraceback) ->
-    case valid_timeout(Timeout) of
-        true ->
-            case submit_and_wait(Ctx, deadline(Timeout), Submit, WantTraceback) of
-                {error, not_submitted, Reason} -> {error, {context_died, Reason}};
-                Result -> Result
-            end;
-        false ->
-            {error, {bad_argument, timeout}}
-    end.
-
-%% @private Like request/3 with an absolute deadline (see deadline/1),
-%% keeping the not_submitted marker.
-submit_and_wait(Ctx, Deadline, Submit) ->
-    submit_and_wait(Ctx, Deadline, Submit, false).
-
-submit_and_wait(Ctx, Deadline, Submit, WantTraceback) when is_pid(Ctx) ->
-    Tag = erlang:monitor(process, Ctx),
-    case Submit(Ctx, Tag, Deadline) of
-        Seq when is_integer(Seq) ->
-            await_until(Ctx, Tag, Seq, Deadline, WantTraceback);
-        {error, context_stopped} ->
-            erlang:demonitor(Tag, [flush]),
-            {error, not_submitted, stopped};
-        {error, _} = Error ->
-            erlang:demonitor(Tag, [flush]),
-            Error
-    end;
-submit_and_wait(Ctx, _Deadline, _Submit, _WantTraceback) ->
-    {error, {invalid_context, Ctx}}.
-
-%% @private Waits for the reply to request `Seq' (tagged `Tag', a monitor
-%% of the context), serving the request's callbacks into Erlang meanwhile
-%% (see py_callback). A timeout interrupts exactly that request.
-await(Ctx, Tag, Seq, Timeout) ->
-    await(Ctx, Tag, Seq, Timeout, false).
-
-await(Ctx, Tag, Seq, Timeout, WantTraceback) ->
-    await_until(Ctx, Tag, Seq, deadline(Timeout), WantTraceback).
-
-await_until(Ctx, Tag, Seq, Deadline, WantTraceback) ->
-    receive
-        {Tag, {error, context_stopped}} ->
-            %% Cancelled unrun: the context stopped before it started.
-            erlang:demonitor(Tag, [flush]),
-            {error, not_submitted, stopped};
-        {Tag, Result} ->
-            erlang:demonitor(Tag, [flush]),
-            finish(Result, WantTraceback);
-        {py_callback, _, _, _} = Callback ->
-            serve_callback(Callback, Deadline),
-            await_until(Ctx, Tag, Seq, Deadline, WantTraceback);
-        {'DOWN', Tag, process, _, Reason} ->
-            receive {Tag, _} -> ok after 0 -> ok end,
-            {error, {context_died, Reason}}
-    after remaining(Deadline) ->
-        %% From here on the request sends nothing here: its callbacks go to
-        %% py_callback and its reply is dropped. What it sent before is
-        %% already in the mailbox: the reply is discarded, callbacks served.
-        _ = py_nif:context_abandon(Ctx, Seq),
-        erlang:demonitor(Tag, [flush]),
-        receive {Tag, _} -> ok after 0 -> ok end,
-        serve_pending_callbacks(),
-        {error, timeout}
-    end.
-
-%% A callback of a request with a deadline runs in a helper process that
-%% carries the caller's process dictionary (its context bindings and
-%% namespaces), so a function that never returns cannot hold the caller
-%% past its deadline: the helper is killed then, and the Python code waiting
-%% for it is interrupted. Without a deadline it runs in the caller itself.
-serve_callback(Callback, infinity) ->
-    py_callback:serve(Callback);
-serve_callback(Callback, Deadline) ->
-    Dict = erlang:get(),
-    {Pid, Mon} = spawn_monitor(fun() ->
-                                       _ = [erlang:put(K, V) || {K, V} <- Dict],
-                                       py_callback:serve(Callback)
-                               end),
-    receive
-        {'DOWN', Mon, process, Pid, normal} ->
-            ok;
-        {'DOWN', Mon, process, Pid, Reason} ->
-            %% The caller holds the ticket too (it received the message), so
-            %% the helper's death does not free it: answer for the helper.
-            py_callback:exited(Callback, Reason)
-    after remaining(Deadline) ->
-        %% The request times out now: it is interrupted where it waits.
-        exit(Pid, kill),
-        receive {'DOWN', Mon, process, Pid, _} -> ok end
-    end.
-
-%% Callbacks the request sent before its caller gave up are served
-%% without the caller waiting for them (one might never return).
-serve_pending_callbacks() ->
-    receive
-        {py_callback, _, _, _} = Callback ->
-            Dict = erlang:get(),
-            _ = spawn(fun() ->
-                              _ = [erlang:put(K, V) || {K, V} <- Dict],
-                              py_callback:serve(Callback)
-                      end),
-            serve_pending_callbacks()
-    after 0 ->
-        ok
-    end.
-
-%% @doc The deadline of a timeout: an Erlang monotonic time in
-%% milliseconds, or `infinity'.
--spec deadline(timeout()) -> deadline().
-deadline(infinity) -> infinity;
-deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
-
-remaining(infinity) -> infinity;
-remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
-
-%% @doc Whether `T' is a timeout (a non-negative integer or `infinity').
--spec valid_timeout(term()) -> boolean().
-valid_timeout(infinity) -> true;
-valid_timeout(T) -> is_integer(T) andalso T >= 0.
-
-%% @private Turns a reply into the caller's result: decodes values that
-%% travelled encoded (large maps, see py-nif reply.rs), and logs Python
-%% tracebacks at debug level, keeping them only when asked for.
-finish({py_etf, Encoded}, WantTraceback) ->
-    finish(binary_to_term(Encoded, [safe]), WantTraceback);
-finish({error, context_stopped}, _WantTraceback) ->
-    %% Cancelled unrun because the context stopped.
-    {error, {context_died, stopped}};
-finish({py_schedule, Callback, Args}, _WantTraceback) ->
-    py_callback:run_scheduled(Callback, Args);
-finish({error, {Class, Message, Traceback}}, WantTraceback) when is_binary(Traceback) ->
-    logger:debug(#{what => python_exception, class => Class, message => Message,
-                   traceback => Traceback},
-                 #{domain => [erlang_python], report_cb => fun traceback_report/1}),
-    case WantTraceback of
-        true -> {error, {Class, Message, Traceback}};
-        false -> {error, {Class, Message}}
-    end;
-finish(Result, _WantTraceback) ->
-    Result.
-
-traceback_report(#{class := Class, message := Message, traceback := Traceback}) ->
-    {"Python ~ts: ~ts~n~ts", [class_text(Class), Message, Traceback]}.
-
-class_text(Class) when is_atom(Class) -> atom_to_binary(Class);
-class_text(Class) -> Class.
-
-source(Code) when is_binary(Code) -> Code;
-source(Code) when is_list(Code) ->
-    try unicode:characters_to_binary(Code) of
-        Bin when is_binary(Bin) -> Bin;
-        _ -> Code
-    catch
-        _:_ -> Code
-    end;
-source(Code) -> Code.
+    py_call:local_env(Ctx).
 
 %%% ---------------------------------------------------------------------
 %%% Queries
@@ -416,10 +202,8 @@ source(Code) -> Code.
 %% name the context by its pid, so a stopped context leaves no reference
 %% behind in the processes that used it.
 -spec get_nif_ref(pid()) -> {ok, reference()} | error.
-get_nif_ref(Ctx) when is_pid(Ctx) ->
-    py_nif:context_ref(Ctx);
-get_nif_ref(_) ->
-    error.
+get_nif_ref(Ctx) ->
+    py_call:context_ref(Ctx).
 
 %% @doc The interpreter id: 0 for the main interpreter.
 -spec get_interp_id(pid()) -> {ok, non_neg_integer()} | {error, term()}.
@@ -447,7 +231,7 @@ info(Ctx) ->
 %% call in flight returns `{error, interrupted}'.
 -spec interrupt(pid()) -> ok | not_running.
 interrupt(Ctx) ->
-    py_nif:context_interrupt(Ctx, all).
+    py_call:interrupt(Ctx).
 
 %%% ---------------------------------------------------------------------
 %%% gen_server

@@ -1,38 +1,13 @@
 %% @private What every interpreter must have: registered paths, the active
-%% virtual environment, registered imports, and preload code. Applied to
-%% each live interpreter when it changes (one context per interpreter:
-%% worker contexts share the main one), and to each context as it starts.
+%% virtual environment, registered imports, and preload code, applied to
+%% each context as it starts. (Changes reach the live interpreters through
+%% py_call:each_interpreter/2.)
 -module(py_env).
 
--export([each_interpreter/2, setup_context/2]).
+-export([setup_context/2]).
 
 %% How long one interpreter may take to apply a change.
 -define(APPLY_TIMEOUT, 60000).
-
-%% @doc Calls `erlang.Function(*Args)' in every live interpreter, in
-%% parallel. `ok', or the failures as `{error, [{Context, Reason}]}'.
--spec each_interpreter(atom(), list()) -> ok | {error, [{pid(), term()}]}.
-each_interpreter(Function, Args) ->
-    Contexts = one_per_interpreter(),
-    Self = self(),
-    Pids = [spawn_link(fun() ->
-                               Self ! {self(), Ctx, py_context:call(Ctx, erlang, Function, Args, #{}, ?APPLY_TIMEOUT)}
-                       end) || Ctx <- Contexts],
-    Failures = [{Ctx, Reason} || Pid <- Pids,
-                                 {Ctx, {error, Reason}} <- [receive {Pid, C, R} -> {C, R} end],
-                                 not stopped(Reason)],
-    case Failures of
-        [] -> ok;
-        _ -> {error, Failures}
-    end.
-
-%% A context that stopped meanwhile has nothing left to update.
-stopped({context_died, _}) -> true;
-stopped(_) -> false.
-
-one_per_interpreter() ->
-    Infos = [{Pid, Info} || Pid <- py_context_registry:all(), {ok, Info} <- [py_context_registry:info(Pid)]],
-    maps:values(maps:from_list([{maps:get(interp_id, Info), Pid} || {Pid, Info} <- Infos])).
 
 %% @doc Brings a new context up to date (called from its init, once it is
 %% registered): paths, the virtual environment, imports, then the global
@@ -45,7 +20,7 @@ setup_context(Ctx, Opts) ->
             || py_import:all_imports() =/= []]
         ++ [{'_env_preload', [Code]} || Code <- [preload(Opts)], Code =/= undefined],
     lists:foreach(fun({Function, Args}) ->
-                          case py_context:call(Ctx, erlang, Function, Args, #{}, ?APPLY_TIMEOUT) of
+                          case py_call:context_call(Ctx, erlang, Function, Args, #{}, ?APPLY_TIMEOUT) of
                               {ok, _} -> ok;
                               {error, Reason} ->
                                   logger:warning("erlang_python: context setup ~s failed: ~0tp",

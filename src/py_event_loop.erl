@@ -17,13 +17,11 @@
 -export([start_link/0, stop/0, get_loop/0, create_task/3, create_task/4, run/3, run/4,
          await/1, await/2, spawn_task/3, spawn_task/4, exec/1, exec/2, eval/1, eval/2]).
 -export([new/1, stop/1, create_task/5, run/5]).
--export([start_loop/1, stop_loop/2, submit/6, submit/7, finish/1]).
+-export([stop_loop/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(DEFAULT_AWAIT, 5000).
 -define(LOOP, {?MODULE, loop}).
-%% Request flags (crates/py-nif/src/request.rs).
--include("py_nif_flags.hrl").
 
 -type loop() :: pid().
 -export_type([loop/0]).
@@ -59,7 +57,7 @@ create_task(Module, Function, Args) ->
 create_task(Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
     _ = case get_loop() of
-            {ok, Loop} -> submit(Loop, Ref, Module, Function, Args, Kwargs);
+            {ok, Loop} -> py_loop:submit(Loop, Ref, Module, Function, Args, Kwargs);
             {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
         end,
     Ref.
@@ -71,7 +69,7 @@ create_task(Module, Function, Args, Kwargs) ->
 new(Opts) ->
     case py_context:new(#{mode => maps:get(mode, Opts, worker)}) of
         {ok, Loop} ->
-            case start_loop(Loop) of
+            case py_loop:start_loop(Loop) of
                 {ok, Tag} ->
                     _ = erlang:put({?MODULE, Loop}, Tag),
                     {ok, Loop};
@@ -94,14 +92,14 @@ stop(Loop) ->
 -spec create_task(loop(), py:name(), py:name(), list(), map()) -> reference().
 create_task(Loop, Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
-    _ = submit(Loop, Ref, Module, Function, Args, Kwargs),
+    _ = py_loop:submit(Loop, Ref, Module, Function, Args, Kwargs),
     Ref.
 
 %% @doc run/4 on a given loop.
 -spec run(loop(), py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
 run(Loop, Module, Function, Args, Opts) ->
     Ref = create_task(Loop, Module, Function, Args, maps:get(kwargs, Opts, #{})),
-    await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
+    py_loop:await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
 
 %% @doc `create_task' then `await' (options: `timeout', default 5000 ms,
 %% and `kwargs').
@@ -112,26 +110,17 @@ run(Module, Function, Args) ->
 -spec run(py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
 run(Module, Function, Args, Opts) ->
     Ref = create_task(Module, Function, Args, maps:get(kwargs, Opts, #{})),
-    await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
+    py_loop:await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
 
 %% @doc Waits for a task's result (default 5000 ms). After a timeout no
 %% result message for `Ref' arrives any more.
 -spec await(reference()) -> {ok, term()} | {error, term()}.
 await(Ref) ->
-    await(Ref, ?DEFAULT_AWAIT).
+    py_loop:await(Ref).
 
 -spec await(reference(), timeout()) -> {ok, term()} | {error, term()}.
 await(Ref, Timeout) ->
-    receive
-        {async_result, Ref, Result} -> finish(Result)
-    after Timeout ->
-        _ = catch py_nif:reply_gate_close(Ref),
-        receive
-            {async_result, Ref, Result} -> finish(Result)
-        after 0 ->
-            {error, timeout}
-        end
-    end.
+    py_loop:await(Ref, Timeout).
 
 %% @doc Fire and forget: the task's outcome is not reported.
 -spec spawn_task(py:name(), py:name(), list()) -> ok.
@@ -141,7 +130,7 @@ spawn_task(Module, Function, Args) ->
 -spec spawn_task(py:name(), py:name(), list(), map()) -> ok.
 spawn_task(Module, Function, Args, Kwargs) ->
     _ = case get_loop() of
-            {ok, Loop} -> submit(Loop, undefined, Module, Function, Args, Kwargs);
+            {ok, Loop} -> py_loop:submit(Loop, undefined, Module, Function, Args, Kwargs);
             {error, _} -> ok
         end,
     ok.
@@ -154,7 +143,7 @@ exec(Code) ->
 
 -spec exec(loop(), iodata()) -> ok | {error, term()}.
 exec(Loop, Code) ->
-    case py_context:local_env(Loop) of
+    case py_call:local_env(Loop) of
         {ok, Env} -> py_context:exec(Loop, Code, Env);
         Error -> Error
     end.
@@ -167,63 +156,9 @@ eval(Code) ->
 
 -spec eval(loop(), iodata()) -> {ok, term()} | {error, term()}.
 eval(Loop, Code) ->
-    case py_context:local_env(Loop) of
+    case py_call:local_env(Loop) of
         {ok, Env} -> py_context:eval(Loop, Code, #{}, infinity, Env);
         Error -> Error
-    end.
-
-%%% ---------------------------------------------------------------------
-%%% Shared with py_event_loop_pool
-%%% ---------------------------------------------------------------------
-
-%% @private Starts an event loop on context `Loop'; its reply, when the
-%% loop ends, comes to the caller as `{Tag, Result}'. Returns the tag.
-start_loop(Loop) ->
-    Tag = make_ref(),
-    Default = whereis(?MODULE) =:= self(),
-    %% The loop's coroutines call back through py_callback: the starter
-    %% is not waiting to serve them.
-    case py_nif:context_call(Loop, Tag, '_erlang_loop', '_run_worker_loop', [Default], #{},
-                             undefined, ?FLAG_NO_CALLBACKS, infinity) of
-        Seq when is_integer(Seq) -> {ok, Tag};
-        Error -> Error
-    end.
-
-%% @private Submits a task to loop `Loop'; `Ref' `undefined' means no
-%% result is wanted. Failures to submit are reported as the result.
-submit(Loop, Ref, Module, Function, Args, Kwargs) ->
-    submit(Loop, Ref, Module, Function, Args, Kwargs, caller).
-
-%% @private `Namespace': `caller' (the caller's process-local namespace for
-%% `'__main__'') or `context' (the context's own, as py_context:call uses).
-submit(Loop, Ref, Module, Function, Args, Kwargs, Namespace) ->
-    {Flags, Tag} = case Ref of
-                       undefined -> {?FLAG_TASK bor ?FLAG_NOREPLY, make_ref()};
-                       _ -> {?FLAG_TASK, Ref}
-                   end,
-    Result = case case Namespace of
-                      caller -> namespace(Loop, Module);
-                      context -> {ok, undefined}
-                  end of
-                 {ok, Env} ->
-                     case py_context:submit_call(Loop, Tag, Module, Function, Args, Kwargs, Env, Flags, infinity) of
-                         {error, context_stopped} -> {error, loop_not_running};
-                         Other -> Other
-                     end;
-                 Error ->
-                     Error
-             end,
-    case {Result, Ref} of
-        {Seq, _} when is_integer(Seq) -> ok;
-        {{error, Reason}, undefined} -> {error, Reason};
-        {{error, Reason}, _} -> self() ! {async_result, Ref, {error, Reason}}, ok
-    end.
-
-%% @private Turns an `{async_result, _, Result}' into `{ok, V} | {error, R}'.
-finish(Result) ->
-    case py_context:finish(Result, false) of
-        ok -> {ok, none};
-        Other -> Other
     end.
 
 %%% ---------------------------------------------------------------------
@@ -235,7 +170,7 @@ init([]) ->
     Mode = application:get_env(erlang_python, event_loop_mode, worker),
     case py_context:start_link({?MODULE, make_ref()}, Mode) of
         {ok, Loop} ->
-            case start_loop(Loop) of
+            case py_loop:start_loop(Loop) of
                 {ok, Tag} ->
                     persistent_term:put(?LOOP, Loop),
                     {ok, #{loop => Loop, tag => Tag}};
@@ -258,7 +193,7 @@ handle_cast(_Msg, State) ->
 handle_info({Tag, Result}, #{loop := Loop, tag := Tag} = State) ->
     logger:warning(#{what => event_loop_ended, result => Result},
                    #{domain => [erlang_python]}),
-    case start_loop(Loop) of
+    case py_loop:start_loop(Loop) of
         {ok, NewTag} -> {noreply, State#{tag := NewTag}};
         Error -> {stop, Error, State}
     end;
@@ -280,7 +215,7 @@ terminate(_Reason, _State) ->
 %% @private Stops the loop and its context; with the loop's tag (the
 %% caller started it), waits until the loop has wound down first.
 stop_loop(Loop, Tag) ->
-    _ = py_context:call(Loop, '_erlang_loop', '_stop_worker_loop', [], #{}, 5000),
+    _ = py_call:context_call(Loop, '_erlang_loop', '_stop_worker_loop', [], #{}, 5000),
     case Tag of
         undefined -> ok;
         _ -> receive {Tag, _} -> ok after 5000 -> ok end
@@ -292,21 +227,3 @@ with_loop(Fun) ->
         {ok, Loop} -> Fun(Loop);
         Error -> Error
     end.
-
-%% '__main__' functions resolve in the caller's namespace for the loop's
-%% interpreter (where exec/1 put them).
-namespace(Loop, Module) ->
-    case is_main(Module) of
-        true ->
-            case py_context:local_env(Loop) of
-                {ok, Env} -> {ok, Env};
-                Error -> Error
-            end;
-        false ->
-            {ok, undefined}
-    end.
-
-is_main('__main__') -> true;
-is_main(<<"__main__">>) -> true;
-is_main("__main__") -> true;
-is_main(_) -> false.

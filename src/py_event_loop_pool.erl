@@ -49,7 +49,7 @@ create_task(Module, Function, Args) ->
 create_task(Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
     _ = case get_loop() of
-            {ok, Loop} -> py_event_loop:submit(Loop, Ref, Module, Function, Args, Kwargs);
+            {ok, Loop} -> py_loop:submit(Loop, Ref, Module, Function, Args, Kwargs);
             {error, Reason} -> self() ! {async_result, Ref, {error, Reason}}
         end,
     Ref.
@@ -65,11 +65,11 @@ run(Module, Function, Args, Opts) ->
 
 -spec await(reference()) -> {ok, term()} | {error, term()}.
 await(Ref) ->
-    py_event_loop:await(Ref).
+    py_loop:await(Ref).
 
 -spec await(reference(), timeout()) -> {ok, term()} | {error, term()}.
 await(Ref, Timeout) ->
-    py_event_loop:await(Ref, Timeout).
+    py_loop:await(Ref, Timeout).
 
 -spec spawn_task(py:name(), py:name(), list()) -> ok.
 spawn_task(Module, Function, Args) ->
@@ -78,7 +78,7 @@ spawn_task(Module, Function, Args) ->
 -spec spawn_task(py:name(), py:name(), list(), map()) -> ok.
 spawn_task(Module, Function, Args, Kwargs) ->
     case get_loop() of
-        {ok, Loop} -> _ = py_event_loop:submit(Loop, undefined, Module, Function, Args, Kwargs), ok;
+        {ok, Loop} -> _ = py_loop:submit(Loop, undefined, Module, Function, Args, Kwargs), ok;
         {error, _} -> ok
     end.
 
@@ -146,7 +146,7 @@ handle_info({Tag, Result}, #{loops := Loops} = State) when is_reference(Tag) ->
         [Loop] ->
             logger:warning(#{what => event_loop_ended, result => Result},
                            #{domain => [erlang_python]}),
-            case py_event_loop:start_loop(Loop) of
+            case py_loop:start_loop(Loop) of
                 {ok, NewTag} -> {noreply, State#{loops := Loops#{Loop := NewTag}}};
                 Error -> {stop, Error, State}
             end;
@@ -168,7 +168,7 @@ terminate(_Reason, _State) ->
 start_one(Mode) ->
     case py_context:start_link({?MODULE, make_ref()}, Mode) of
         {ok, Loop} ->
-            case py_event_loop:start_loop(Loop) of
+            case py_loop:start_loop(Loop) of
                 {ok, Tag} -> {ok, Loop, Tag};
                 Error -> _ = py_context:stop(Loop), Error
             end;

@@ -37,7 +37,7 @@ ensure_imported(Module, Function) ->
             {error, main_not_cacheable};
         {M, F} when is_binary(M), (is_binary(F) orelse F =:= all) ->
             Added = gen_server:call(?MODULE, {add_import, {M, F}}),
-            case py_env:each_interpreter('_env_import', [[[M, none_if_all(F)]]]) of
+            case py_call:each_interpreter('_env_import', [[[M, none_if_all(F)]]]) of
                 ok ->
                     ok;
                 {error, [{_Ctx, Reason} | _]} ->
@@ -85,7 +85,7 @@ add_paths(Paths) ->
     case catch [path(P) || P <- Paths] of
         Bins when is_list(Bins) ->
             ok = gen_server:call(?MODULE, {add_paths, Bins}),
-            py_env:each_interpreter('_env_add_paths', [all_paths()]);
+            py_call:each_interpreter('_env_add_paths', [all_paths()]);
         _ ->
             {error, {invalid_paths, Paths}}
     end.

@@ -72,7 +72,7 @@
 %% Loads the NIF once the Python is chosen (py_python:prepare/0); the
 %% application does it when it starts. Loading it again is ok.
 load() ->
-    case erlang:load_nif(filename:join(py_python:priv_dir(), "py_nif_impl"), 0) of
+    case erlang:load_nif(filename:join(py_nif_loader:priv_dir(), "py_nif_impl"), 0) of
         {error, {reload, _}} -> ok;
         Other -> Other
     end.

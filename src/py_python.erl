@@ -177,7 +177,4 @@ parse(Exe, Text) ->
 
 %% @private The application's priv directory (also outside a release).
 priv_dir() ->
-    case code:priv_dir(erlang_python) of
-        {error, bad_name} -> filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-        Dir -> Dir
-    end.
+    py_nif_loader:priv_dir().

@@ -41,14 +41,14 @@
 %% @doc Starts streaming `Module.Function(*Args, **Kwargs)' to `Owner'.
 -spec start(py:name(), py:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
 start(Module, Function, Args, Kwargs, Owner) when is_pid(Owner) ->
-    source(py:call(Module, Function, Args, Kwargs), Owner);
+    source(py_call:call(Module, Function, Args, Kwargs), Owner);
 start(_Module, _Function, _Args, _Kwargs, _Owner) ->
     {error, {bad_argument, owner}}.
 
 %% @doc start/5 with the generator made (and run) in context `Ctx'.
 -spec start(pid(), py:name(), py:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
 start(Ctx, Module, Function, Args, Kwargs, Owner) when is_pid(Ctx), is_pid(Owner) ->
-    source(py_context:call(Ctx, Module, Function, Args, Kwargs), Owner);
+    source(py_call:context_call(Ctx, Module, Function, Args, Kwargs), Owner);
 start(Ctx, _Module, _Function, _Args, _Kwargs, Owner) when is_pid(Owner) ->
     {error, {bad_argument, {context, Ctx}}};
 start(_Ctx, _Module, _Function, _Args, _Kwargs, _Owner) ->
@@ -67,7 +67,7 @@ collect({Module, Function, Args, Kwargs}, Idle) ->
 %% @doc Collects every value of the iterable `Code' evaluates to.
 -spec collect_eval({binary() | string(), map()}, timeout()) -> {ok, list()} | {error, term()}.
 collect_eval({Code, Locals}, Idle) ->
-    case source(py:eval(Code, Locals), self()) of
+    case source(py_call:eval(Code, Locals), self()) of
         {ok, Ref} -> gather(Ref, Idle, []);
         Error -> Error
     end.
@@ -103,7 +103,7 @@ relay_init(Parent, Owner, Result) ->
                 _ = [Owner ! {py_stream, Ref, {data, V}} || V <- Values],
                 Owner ! {py_stream, Ref, done};
             {ok, Handle} ->
-                case py:is_ref(Handle) of
+                case py_nif:is_ref(Handle) of
                     true -> drive(Owner, OwnerMon, Ref, Handle);
                     false -> Owner ! {py_stream, Ref, {error, <<"not an iterable">>}}
                 end;
@@ -126,7 +126,7 @@ drive(Owner, OwnerMon, Ref, Handle, Ctx) ->
     CtxMon = monitor(process, Ctx),
     Tag = make_ref(),
     Args = [Handle, Owner, self(), Ref, Credit],
-    case py_context:submit_call(Ctx, Tag, '_erlang_channel', '_stream_run', Args, #{}, undefined,
+    case py_call:submit_call(Ctx, Tag, '_erlang_channel', '_stream_run', Args, #{}, undefined,
                                 ?FLAG_RESPONSE, infinity) of
         Seq when is_integer(Seq) ->
             relay(#{owner => Owner, owner_mon => OwnerMon, ctx => Ctx, ctx_mon => CtxMon, ref => Ref,
@@ -178,7 +178,7 @@ stop(#{credit := Credit, ref := Ref} = S) ->
 ended(_S, {ok, true}) ->
     ok;
 ended(#{owner := Owner, ref := Ref, stopping := Stopping}, Result) ->
-    Reason = case {Stopping, py_context:finish(Result, false)} of
+    Reason = case {Stopping, py_call:finish(Result, false)} of
                  {true, _} -> <<"cancelled">>;
                  {false, {error, R}} -> R;
                  {false, Other} -> {unexpected_result, Other}

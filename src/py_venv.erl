@@ -21,7 +21,7 @@
 -spec activate(iodata()) -> ok | {error, term()}.
 activate(Path) ->
     Abs = unicode:characters_to_binary(filename:absname(Path)),
-    case py_env:each_interpreter('_venv_activate', [Abs]) of
+    case py_call:each_interpreter('_venv_activate', [Abs]) of
         ok ->
             py_import:set_venv(Abs);
         {error, [{_Ctx, {'ValueError', Message}} | _]} ->
@@ -33,11 +33,11 @@ activate(Path) ->
 -spec deactivate() -> ok | {error, term()}.
 deactivate() ->
     ok = py_import:set_venv(undefined),
-    py_env:each_interpreter('_venv_deactivate', []).
+    py_call:each_interpreter('_venv_deactivate', []).
 
 -spec info() -> {ok, map()} | {error, term()}.
 info() ->
-    py:call(erlang, '_venv_info', []).
+    py_call:call(erlang, '_venv_info', []).
 
 %% @doc Creates `Path' if it holds no `pyvenv.cfg' (or with `force'),
 %% installs `ReqFile' (`*.toml': the project in its directory, editable,

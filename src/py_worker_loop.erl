@@ -38,12 +38,12 @@ watch(Caller, Ctx, Owner) ->
         false ->
             Caller ! {self(), {error, already_running}};
         true ->
-            case py_event_loop:start_loop(Ctx) of
+            case py_loop:start_loop(Ctx) of
                 {ok, Tag} ->
                     OwnerMon = monitor(process, Owner),
                     CtxMon = monitor(process, Ctx),
                     %% Served by the loop's own wait: it runs once this answers.
-                    _ = py_context:eval(Ctx, <<"__import__('asyncio').get_running_loop().is_running()">>, #{}, 30000),
+                    _ = py_call:context_eval(Ctx, <<"__import__('asyncio').get_running_loop().is_running()">>, #{}, 30000),
                     Caller ! {self(), ok},
                     watching(#{ctx => Ctx, owner => Owner, tag => Tag, owner_mon => OwnerMon, ctx_mon => CtxMon});
                 Error ->
@@ -68,11 +68,11 @@ watching(#{ctx := Ctx, owner := Owner, tag := Tag, owner_mon := OwnerMon, ctx_mo
 
 %% Asks the loop to stop; interrupts it if it has not after `Grace' ms.
 stop_and_wait(#{ctx := Ctx, owner := Owner, tag := Tag}, Grace) ->
-    _ = py_context:call(Ctx, '_erlang_loop', '_stop_worker_loop', [], #{}, Grace),
+    _ = py_call:context_call(Ctx, '_erlang_loop', '_stop_worker_loop', [], #{}, Grace),
     Result = receive
                  {Tag, R} -> {ok, R}
              after Grace ->
-                 _ = py_context:interrupt(Ctx),
+                 _ = py_call:interrupt(Ctx),
                  receive {Tag, R2} -> {ok, R2} after 5000 -> timeout end
              end,
     ets:delete(?TAB, Ctx),
@@ -82,7 +82,7 @@ stop_and_wait(#{ctx := Ctx, owner := Owner, tag := Tag}, Grace) ->
     end.
 
 exit_result(Result) ->
-    case py_event_loop:finish(Result) of
+    case py_loop:finish(Result) of
         {ok, _} -> {ok, <<"stopped">>};
         {error, {'KeyboardInterrupt', _}} -> {error, interrupted};
         Other -> Other
@@ -107,14 +107,14 @@ stop(Ctx, Grace) ->
     end.
 
 loop_ref(Ctx) ->
-    py_context:get_nif_ref(Ctx).
+    py_call:context_ref(Ctx).
 
 %% `'__main__'' is the context's own namespace, as for py_context:call.
 submit(Ctx, Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
-    ok = py_event_loop:submit(Ctx, Ref, Module, Function, Args, Kwargs, context),
+    ok = py_loop:submit(Ctx, Ref, Module, Function, Args, Kwargs, context),
     {ok, Ref}.
 
 submit_await(Ctx, Module, Function, Args, Kwargs, Timeout) ->
     {ok, Ref} = submit(Ctx, Module, Function, Args, Kwargs),
-    py_event_loop:await(Ref, Timeout).
+    py_loop:await(Ref, Timeout).

@@ -106,7 +106,7 @@ fn render(nifs: &BTreeMap<String, Nif>) -> String {
         "%% Loads the NIF once the Python is chosen (py_python:prepare/0); the\n",
         "%% application does it when it starts. Loading it again is ok.\n",
         "load() ->\n",
-        "    case erlang:load_nif(filename:join(py_python:priv_dir(), \"py_nif_impl\"), 0) of\n",
+        "    case erlang:load_nif(filename:join(py_nif_loader:priv_dir(), \"py_nif_impl\"), 0) of\n",
         "        {error, {reload, _}} -> ok;\n",
         "        Other -> Other\n",
         "    end.\n",
