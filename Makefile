@@ -164,6 +164,12 @@ bench-sbwt: build
 	   done; \
 	 done
 
+# The embeddings example end to end: its venv (the first run downloads about
+# 3.2 GB: torch), build, demo, benchmark. Not part of make test; its code is
+# compiled and checked there (examples/embeddings/check.sh, in lint).
+example-embeddings: build
+	@$(ENV) examples/embeddings/run.sh
+
 pybench: build
 	@$(ENV) ERL_LIBS=$(CURDIR)/_build/default/lib escript benches/erlang/pybench.escript \
 	   --json _build/pybench.json $(PYBENCH_ARGS)

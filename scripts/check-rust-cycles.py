@@ -21,7 +21,6 @@ KNOWN = {
     # A codec and the term model it encodes: one concern in two files.
     "py-convert": [{"etf", "model"}],
     "py-core": [{"cfunc", "context", "erlang_module", "interrupt", "pool", "runtime", "worker"}],
-    "py-channel": [{"buffer_fns", "channel_fns", "dict_fns", "module"}],
     "py-nif": [{"callback", "context", "objects", "reply", "request", "route", "semaphore", "tasks"}],
 }
 

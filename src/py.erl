@@ -44,8 +44,9 @@
 
 -define(DEFAULT_TIMEOUT, 30000).
 
--type name() :: py_context:name().
--type result() :: {ok, term()} | {error, term()}.
+-type name() :: py_call:name().
+-type result() :: py_call:result().
+-export_type([name/0, result/0]).
 
 %%% ---------------------------------------------------------------------
 %%% Calls (the engine is py_call)

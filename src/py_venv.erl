@@ -2,9 +2,10 @@
 %%
 %% `activate/1' adds the environment's site-packages in every live
 %% interpreter (through `site.addsitedir', so `.pth' files and editable
-%% installs work) ahead of everything else on `sys.path', after saving
-%% `sys.path'; contexts started later activate it too. `deactivate/0'
-%% restores the saved `sys.path' exactly. `ensure/3' creates and fills an
+%% installs work) ahead of everything else on `sys.path'; contexts started
+%% later activate it too (the venv already active is left as it is, with
+%% paths added since). `deactivate/0' removes exactly what activation
+%% added. `ensure/3' creates and fills an
 %% environment first; programs run by argv with `open_port/2', never
 %% through a shell.
 -module(py_venv).

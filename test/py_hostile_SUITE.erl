@@ -33,7 +33,7 @@ groups() ->
        conversion_is_interruptible, swallowed_interrupts_cannot_keep_a_context,
        code_blocked_in_c_is_reported_not_stopped, dead_callers_request_is_interrupted,
        interrupt_during_a_c_call_is_not_lost, huge_exception_messages_are_bounded,
-       long_class_names_come_back_as_binaries]).
+       long_class_names_come_back_as_binaries, find_library_works_under_the_sandbox]).
 
 init_per_suite(Config) -> py_test_groups:init_suite(Config).
 
@@ -576,6 +576,18 @@ sandbox_cannot_be_switched_off(Config) ->
     ?assertMatch({error, {'RuntimeError', "os.system is blocked in Erlang VM context" ++ _}},
                  py_context:eval(Ctx, <<"__import__('os').system('true')">>)),
     ?assertMatch({error, {'RuntimeError', _}}, py_context:eval(Ctx, <<"__import__('os').fork()">>)).
+
+%% ctypes.util.find_library runs ldconfig on Linux, which the sandbox
+%% refuses: it answers from the library directories instead (torch calls it
+%% on import). Starting programs stays refused.
+find_library_works_under_the_sandbox(Config) ->
+    Ctx = ?config(ctx, Config),
+    ?assertMatch({ok, <<"libc.so.", _/binary>>},
+                 py_context:eval(Ctx, <<"__import__('ctypes.util').util.find_library('c')">>)),
+    ?assertEqual({ok, none},
+                 py_context:eval(Ctx, <<"__import__('ctypes.util').util.find_library('no_such_library_xyz')">>)),
+    ?assertMatch({error, {'RuntimeError', "subprocess.Popen is blocked" ++ _}},
+                 py_context:eval(Ctx, <<"__import__('subprocess').run(['true'])">>)).
 
 %% Finding 18: Python registered `os:cmd' by sending a gen_server call to
 %% py_callback.

@@ -185,9 +185,23 @@ ensure_venv_with_a_package_from_pypi(Config) ->
             %% and the installer's lines reach logger as they come.
             Lines = with_venv_log(fun() -> ok = py:ensure_venv(Venv, Req, [{installer, pip}]) end),
             ?assert(lists:any(fun(L) -> string:find(L, "six") =/= nomatch end, Lines)),
+            %% A path added after the activation survives contexts that
+            %% start later (each activates the venv in its interpreter).
+            Added = filename:join(?config(priv_dir, Config), "added_after_venv"),
+            ok = filelib:ensure_dir(filename:join(Added, "x")),
+            ok = py:add_path(Added),
+            {ok, Later} = py_context:new(#{mode => worker}),
+            HasAdded = <<"__import__('sys').path.count(p)">>,
+            ?assertEqual({ok, 1}, py:eval(HasAdded, #{p => list_to_binary(Added)})),
+            ok = py_context:stop(Later),
             ok = py:deactivate_venv(),
-            ?assertEqual({ok, Before}, py:eval(<<"list(__import__('sys').path)">>)),
-            ?assertEqual(OwnBefore, [py_context:eval(Own, <<"list(__import__('sys').path)">>) || Own =/= undefined]);
+            ?assertEqual({ok, 1}, py:eval(HasAdded, #{p => list_to_binary(Added)})),
+            ok = py_import:clear_paths(),
+            ?assertEqual({ok, Before}, py:eval(<<"[p for p in __import__('sys').path if p != added]">>,
+                                                 #{added => list_to_binary(Added)})),
+            ?assertEqual(OwnBefore, [py_context:eval(Own, <<"[p for p in __import__('sys').path if p != added]">>,
+                                                     #{added => list_to_binary(Added)})
+                                     || Own =/= undefined]);
         {error, {exit_code, _, Output}} = Error ->
             %% Without network access to PyPI there is nothing more to test.
             case binary:match(Output, [<<"Could not find a version">>, <<"NewConnectionError">>,

@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use py_convert::{Attached, PyObj};
+use py_core::capi::{self, PyExc};
 use py_core::cfunc::wrong_args;
-use py_core::erlang_module::{self, PyExc};
 use pyo3_ffi as ffi;
 
+use crate::args::{self, new_bytes};
 use crate::handle::{null, Core, Handle};
-use crate::module::{self, new_bytes};
 use crate::Buffer;
 
 fn buffer_of<'a>(py: Attached<'_>, h: &'a Handle) -> Option<&'a Arc<Buffer>> {
     match &h.core {
         Core::Buffer(b) => Some(b),
         _ => {
-            erlang_module::raise(py, PyExc::TypeError, "not a buffer");
+            capi::raise(py, PyExc::TypeError, "not a buffer");
             None
         }
     }
@@ -25,7 +25,7 @@ fn buffer_of<'a>(py: Attached<'_>, h: &'a Handle) -> Option<&'a Arc<Buffer>> {
 /// Waits until `ready()` holds for `b`.
 fn wait_for(py: Attached<'_>, b: &Buffer, ready: &dyn Fn() -> bool) -> Result<(), ()> {
     while !ready() {
-        module::wait(py, &|w| b.watch(w), &|id| b.unwatch(id), ready, None)?;
+        args::wait(py, &|w| b.watch(w), &|id| b.unwatch(id), ready, None)?;
     }
     Ok(())
 }
@@ -64,16 +64,16 @@ pub fn seek(py: Attached<'_>, h: &Handle, offset: i64, whence: i64) -> *mut ffi:
         1 => b.position() as i64,
         2 => b.len() as i64,
         _ => {
-            erlang_module::raise(py, PyExc::ValueError, "whence must be 0, 1 or 2");
+            capi::raise(py, PyExc::ValueError, "whence must be 0, 1 or 2");
             return null();
         }
     };
     let target = base.saturating_add(offset);
     if target < 0 {
-        erlang_module::raise(py, PyExc::ValueError, "negative seek position");
+        capi::raise(py, PyExc::ValueError, "negative seek position");
         return null();
     }
-    module::int_obj(b.seek(target as usize) as i64)
+    args::int_obj(b.seek(target as usize) as i64)
 }
 
 /// `find(sub, start, end)`: like `bytes.find` over what was written.
@@ -81,13 +81,13 @@ pub fn find(py: Attached<'_>, h: &Handle, sub: &[u8], start: i64, end: i64) -> *
     let Some(b) = buffer_of(py, h) else { return null() };
     let len = b.len() as i64;
     let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) } as usize;
-    module::int_obj(b.find(sub, clamp(start), clamp(end)).map_or(-1, |i| i as i64))
+    args::int_obj(b.find(sub, clamp(start), clamp(end)).map_or(-1, |i| i as i64))
 }
 
 /// A number read from the buffer in `args` (`[capsule]`).
 pub fn number(py: Attached<'_>, args: &[PyObj], f: impl Fn(&Buffer) -> i64) -> *mut ffi::PyObject {
     let [cap] = args else { return wrong_args(c"expected one buffer") };
-    let Some(h) = module::handle_arg(py, cap) else { return null() };
+    let Some(h) = args::handle_arg(py, cap) else { return null() };
     let Some(b) = buffer_of(py, h) else { return null() };
-    module::int_obj(f(b))
+    args::int_obj(f(b))
 }

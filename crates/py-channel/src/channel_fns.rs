@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use py_convert::{Attached, PyObj};
+use py_core::capi::{self, PyExc};
 use py_core::cfunc::boolean;
-use py_core::erlang_module::{self, PyExc};
 use pyo3_ffi as ffi;
 
+use crate::args::{self, bytes_arg, new_bytes, raise_class, with_types};
 use crate::handle::{null, Core, Handle};
-use crate::module::{self, bytes_arg, new_bytes, raise_class, with_types};
 use crate::{Queue, RecvError, SendError, Wake, WatchId};
 
 /// What receiving from a closed, drained channel does.
@@ -38,7 +38,7 @@ fn inbound(h: &Handle) -> Option<(&Arc<Queue>, bool)> {
 }
 
 fn not_a_channel(py: Attached<'_>) -> *mut ffi::PyObject {
-    erlang_module::raise(py, PyExc::TypeError, "not a channel");
+    capi::raise(py, PyExc::TypeError, "not a channel");
     null()
 }
 
@@ -50,7 +50,7 @@ fn decode(py: Attached<'_>, raw: bool, item: &[u8]) -> *mut ffi::PyObject {
     match with_types(py, |types, limits| py_convert::etf_to_py(py, types, item, limits)) {
         Some(Ok(obj)) => obj.into_raw(),
         Some(Err(e)) => {
-            module::raise_convert(py, &e);
+            args::raise_convert(py, &e);
             null()
         }
         None => null(),
@@ -88,10 +88,10 @@ pub fn receive(
             let i = q.info();
             i.len > 0 || i.closed
         };
-        match module::wait(py, &|w| q.watch(w), &|id| q.unwatch(id), &ready, deadline) {
+        match args::wait(py, &|w| q.watch(w), &|id| q.unwatch(id), &ready, deadline) {
             Ok(true) => {}
             Ok(false) => {
-                erlang_module::raise(py, PyExc::TimeoutError, "no item came in time");
+                capi::raise(py, PyExc::TimeoutError, "no item came in time");
                 return null();
             }
             Err(()) => return null(),
@@ -136,7 +136,7 @@ pub fn info(py: Attached<'_>, h: &Handle) -> Option<PyObj> {
     unsafe {
         let d = PyObj::from_owned(ffi::PyDict_New())?;
         for (k, v) in [(c"size", i.size as i64), (c"len", i.len as i64), (c"max_size", i.max_size as i64)] {
-            let v = erlang_module::new_int(py, v)?;
+            let v = capi::new_int(py, v)?;
             if ffi::PyDict_SetItemString(d.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
                 return None;
             }
@@ -152,7 +152,7 @@ pub fn info(py: Attached<'_>, h: &Handle) -> Option<PyObj> {
 /// `ByteChannel.send_bytes`: True, or False when the channel is busy.
 pub fn send_bytes(py: Attached<'_>, module: &PyObj, h: &Handle, data: &PyObj) -> *mut ffi::PyObject {
     let Core::ByteChannel { outbound, .. } = &h.core else {
-        erlang_module::raise(py, PyExc::TypeError, "send_bytes needs a byte channel");
+        capi::raise(py, PyExc::TypeError, "send_bytes needs a byte channel");
         return null();
     };
     let Some(data) = bytes_arg(py, data) else { return null() };
@@ -198,7 +198,7 @@ pub fn watch_begin(py: Attached<'_>, h: &Handle) -> *mut ffi::PyObject {
     let (reader, writer) = match UnixStream::pair() {
         Ok(p) => p,
         Err(e) => {
-            erlang_module::raise(py, PyExc::OSError, &format!("cannot create a notification socket: {e}"));
+            capi::raise(py, PyExc::OSError, &format!("cannot create a notification socket: {e}"));
             return null();
         }
     };
@@ -207,7 +207,7 @@ pub fn watch_begin(py: Attached<'_>, h: &Handle) -> *mut ffi::PyObject {
     let fd = reader.as_raw_fd() as i64;
     let id = q.watch(Arc::new(SocketWake { writer, signalled: AtomicBool::new(false) }));
     watches().lock().unwrap_or_else(|p| p.into_inner()).insert(fd, Watch { queue: q.clone(), id, _reader: reader });
-    module::int_obj(fd)
+    args::int_obj(fd)
 }
 
 /// Ends a watch (the descriptor is closed).

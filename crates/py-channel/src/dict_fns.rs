@@ -5,19 +5,19 @@
 use std::sync::Arc;
 
 use py_convert::{Attached, PyObj};
+use py_core::capi::{self, PyExc};
 use py_core::cfunc::{boolean, none_raw};
-use py_core::erlang_module::{self, PyExc};
 use pyo3_ffi as ffi;
 
+use crate::args::{self, handle_arg, with_types};
 use crate::handle::{null, Core};
-use crate::module::{self, handle_arg, with_types};
 use crate::{Destroyed, SharedDict};
 
 fn dict_of(py: Attached<'_>, cap: &PyObj) -> Option<Arc<SharedDict>> {
     match handle_arg(py, cap).map(|h| &h.core) {
         Some(Core::Dict(d)) => Some(d.clone()),
         Some(_) => {
-            erlang_module::raise(py, PyExc::TypeError, "not a shared dict");
+            capi::raise(py, PyExc::TypeError, "not a shared dict");
             None
         }
         None => None,
@@ -25,7 +25,7 @@ fn dict_of(py: Attached<'_>, cap: &PyObj) -> Option<Arc<SharedDict>> {
 }
 
 fn destroyed(py: Attached<'_>, _: Destroyed) -> *mut ffi::PyObject {
-    erlang_module::raise(py, PyExc::RuntimeError, "the SharedDict was destroyed");
+    capi::raise(py, PyExc::RuntimeError, "the SharedDict was destroyed");
     null()
 }
 
@@ -43,7 +43,7 @@ fn key_bytes(py: Attached<'_>, key: &PyObj) -> Option<Vec<u8>> {
             return Some(std::slice::from_raw_parts(p as *const u8, len as usize).to_vec());
         }
     }
-    module::bytes_arg(py, key)
+    args::bytes_arg(py, key)
 }
 
 pub fn get(py: Attached<'_>, cap: &PyObj, key: &PyObj) -> *mut ffi::PyObject {
@@ -52,7 +52,7 @@ pub fn get(py: Attached<'_>, cap: &PyObj, key: &PyObj) -> *mut ffi::PyObject {
         Ok(Some(v)) => match with_types(py, |types, limits| py_convert::etf_to_py(py, types, &v, limits)) {
             Some(Ok(obj)) => obj.into_raw(),
             Some(Err(e)) => {
-                module::raise_convert(py, &e);
+                args::raise_convert(py, &e);
                 null()
             }
             None => null(),
@@ -71,7 +71,7 @@ pub fn set(py: Attached<'_>, cap: &PyObj, key: &PyObj, value: &PyObj) -> *mut ff
     let encoded = match with_types(py, |types, limits| py_convert::py_to_etf(py, types, value, limits)) {
         Some(Ok(bytes)) => bytes,
         Some(Err(e)) => {
-            module::raise_convert(py, &e);
+            args::raise_convert(py, &e);
             return null();
         }
         None => return null(),
@@ -101,7 +101,7 @@ pub fn contains(py: Attached<'_>, cap: &PyObj, key: &PyObj) -> *mut ffi::PyObjec
 pub fn len(py: Attached<'_>, cap: &PyObj) -> *mut ffi::PyObject {
     let Some(d) = dict_of(py, cap) else { return null() };
     match d.len() {
-        Ok(n) => module::int_obj(n as i64),
+        Ok(n) => args::int_obj(n as i64),
         Err(e) => destroyed(py, e),
     }
 }

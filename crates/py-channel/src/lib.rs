@@ -34,10 +34,12 @@
 //! the writer closes it.
 //!
 //! The Python side is the built-in module `_erlang_channel` ([`register`];
-//! `module.rs` and the `*_fns.rs` files, `python/channel.py`), which the
+//! `module.rs`, the `*_fns.rs` files and their helpers in `args.rs`,
+//! `python/channel.py`), which the
 //! `erlang` module re-exports; [`handle`] turns the NIF layer's resources
 //! into capsules and back.
 
+mod args;
 mod buffer;
 mod buffer_fns;
 mod channel_fns;

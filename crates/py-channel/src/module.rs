@@ -4,19 +4,17 @@
 //! (`python/channel.py`). Waits release the GIL and, on a context thread,
 //! keep serving the context's requests (`py_core::block_until_deadline`).
 
-use std::ffi::{c_int, CStr};
+use std::ffi::c_int;
 use std::ptr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use py_convert::{Attached, ConvertError, ErlTypes, Limits, PyObj};
-use py_core::cfunc::{boolean, fast, int, none_raw, wrong_args};
-use py_core::erlang_module::{self, PyExc};
-use py_core::WaitError;
+use py_convert::{Attached, PyObj};
+use py_core::cfunc::{boolean, fast, none_raw, wrong_args};
 use pyo3_ffi as ffi;
 
-use crate::handle::{handle_of, null, Core, Handle};
-use crate::{view, Wake, WatchId};
+use crate::args::{bytes_arg, deadline_arg, handle_arg, size_arg};
+use crate::handle::{null, Core};
+use crate::view;
+use py_core::capi;
 
 /// Registers `_erlang_channel` as a built-in module; call before Python
 /// starts.
@@ -25,143 +23,6 @@ pub fn register() -> bool {
     // imports it inside a request that may be interrupted).
     py_core::runtime::preload_module(c"_erlang_channel");
     py_core::runtime::add_builtin_module(c"_erlang_channel", init_module)
-}
-
-/// Wakes a thread blocked in [`wait`].
-struct WakeWaiter(py_core::Waker);
-
-impl Wake for WakeWaiter {
-    fn wake(&self) {
-        self.0.wake();
-    }
-}
-
-/// Waits (GIL released; serving the context's requests on a context
-/// thread) until `ready()` or `deadline`, woken through a watcher that
-/// `watch` registers and `unwatch` removes. `Ok(false)`: the deadline
-/// passed. A Python error is set on `Err`.
-pub(crate) fn wait(
-    py: Attached<'_>,
-    watch: &dyn Fn(Arc<dyn Wake>) -> WatchId,
-    unwatch: &dyn Fn(WatchId),
-    ready: &dyn Fn() -> bool,
-    deadline: Option<Instant>,
-) -> Result<bool, ()> {
-    let id = watch(Arc::new(WakeWaiter(py_core::current_waker())));
-    let result = py_core::block_until_deadline(py, ready, deadline);
-    unwatch(id);
-    match result {
-        Ok(met) => Ok(met),
-        Err(WaitError::Interrupted) => {
-            erlang_module::raise(py, PyExc::KeyboardInterrupt, "");
-            Err(())
-        }
-        Err(WaitError::Stopped) => {
-            erlang_module::raise(py, PyExc::RuntimeError, "the context is stopping");
-            Err(())
-        }
-    }
-}
-
-/// The handle in a capsule argument (TypeError otherwise).
-pub(crate) fn handle_arg<'a>(py: Attached<'_>, obj: &'a PyObj) -> Option<&'a Handle> {
-    let h = handle_of(obj);
-    if h.is_none() {
-        erlang_module::raise(py, PyExc::TypeError, "expected a channel, buffer or shared dict handle");
-    }
-    h
-}
-
-/// A timeout argument in seconds: None waits for ever.
-pub(crate) fn deadline_arg(py: Attached<'_>, obj: &PyObj) -> Result<Option<Instant>, ()> {
-    // SAFETY: attached (token); None is compared by address and
-    // PyFloat_AsDouble sets an error on failure.
-    unsafe {
-        if obj.as_ptr() == ffi::Py_None() {
-            return Ok(None);
-        }
-        let secs = ffi::PyFloat_AsDouble(obj.as_ptr());
-        if secs == -1.0 && !ffi::PyErr_Occurred().is_null() {
-            return Err(());
-        }
-        if secs.is_nan() {
-            erlang_module::raise(py, PyExc::ValueError, "timeout must be a number of seconds or None");
-            return Err(());
-        }
-        let wait = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
-        Ok(Some(Instant::now() + wait))
-    }
-}
-
-/// Runs `f` with the calling interpreter's Erlang types and limits.
-pub(crate) fn with_types<R>(py: Attached<'_>, f: impl FnOnce(&ErlTypes, Limits) -> R) -> Option<R> {
-    let mut f = Some(f);
-    if let Some(r) = py_core::with_worker(|w| (f.take().expect("called once"))(w.types(), w.limits())) {
-        return Some(r);
-    }
-    match erlang_module::interpreter_types(py) {
-        Ok((_module, types)) => Some((f.take().expect("called once"))(&types, Limits::default())),
-        Err(e) => {
-            erlang_module::raise(py, PyExc::RuntimeError, &format!("{}: {}", e.class, e.message));
-            None
-        }
-    }
-}
-
-/// Raises a conversion error as TypeError (or ValueError for values that
-/// are too deep or malformed).
-pub(crate) fn raise_convert(py: Attached<'_>, e: &ConvertError) {
-    let kind = match e {
-        ConvertError::Opaque { .. } => PyExc::TypeError,
-        _ => PyExc::ValueError,
-    };
-    erlang_module::raise(py, kind, &e.to_string());
-}
-
-/// Raises the module's exception class `name` (defined in channel.py).
-pub(crate) fn raise_class(py: Attached<'_>, module: &PyObj, name: &CStr, message: &str) {
-    // SAFETY: attached (token); the class is a new reference or null.
-    unsafe {
-        match PyObj::from_owned(ffi::PyObject_GetAttrString(module.as_ptr(), name.as_ptr())) {
-            Some(class) => {
-                let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
-                ffi::PyErr_SetString(class.as_ptr(), text.as_ptr());
-            }
-            None => erlang_module::raise(py, PyExc::RuntimeError, message),
-        }
-    }
-}
-
-/// Bytes as a Python `bytes` object.
-pub(crate) fn new_bytes(_py: Attached<'_>, data: &[u8]) -> Option<PyObj> {
-    // SAFETY: attached (token); the data is copied.
-    unsafe { PyObj::from_owned(ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t)) }
-}
-
-/// The bytes of a bytes-like argument (copied), or TypeError.
-pub(crate) fn bytes_arg(py: Attached<'_>, obj: &PyObj) -> Option<Vec<u8>> {
-    // SAFETY: attached (token); the buffer view is released before return.
-    unsafe {
-        let mut view: ffi::Py_buffer = std::mem::zeroed();
-        if ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) != 0 {
-            ffi::PyErr_Clear();
-            erlang_module::raise(py, PyExc::TypeError, "expected a bytes-like object");
-            return None;
-        }
-        let data = std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize).to_vec();
-        ffi::PyBuffer_Release(&mut view);
-        Some(data)
-    }
-}
-
-/// A non-negative size argument; negative (or None) means "no limit".
-pub(crate) fn size_arg(py: Attached<'_>, obj: &PyObj) -> Option<Option<usize>> {
-    // SAFETY: attached (token); None is compared by address.
-    if obj.as_ptr() == unsafe { ffi::Py_None() } {
-        return Some(None);
-    }
-    let n = erlang_module::int_arg(py, obj)?;
-    Some(usize::try_from(n).ok())
 }
 
 py_core::fastcall_entry!(ch_recv, |py, module, args| {
@@ -220,7 +81,7 @@ py_core::fastcall_entry!(ch_watch_begin, |py, _module, args| {
 
 py_core::fastcall_entry!(ch_watch_end, |py, _module, args| {
     let [_cap, fd] = args.as_slice() else { return wrong_args(c"_watch_end(channel, fd)") };
-    let Some(fd) = erlang_module::int_arg(py, fd) else { return null() };
+    let Some(fd) = capi::int_arg(py, fd) else { return null() };
     crate::channel_fns::watch_end(fd);
     none_raw()
 });
@@ -246,7 +107,7 @@ py_core::fastcall_entry!(buf_readline, |py, _module, args| {
 py_core::fastcall_entry!(buf_seek, |py, _module, args| {
     let [cap, offset, whence] = args.as_slice() else { return wrong_args(c"_buf_seek(buffer, offset, whence)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
-    let (Some(offset), Some(whence)) = (erlang_module::int_arg(py, offset), erlang_module::int_arg(py, whence)) else {
+    let (Some(offset), Some(whence)) = (capi::int_arg(py, offset), capi::int_arg(py, whence)) else {
         return null();
     };
     crate::buffer_fns::seek(py, h, offset, whence)
@@ -256,7 +117,7 @@ py_core::fastcall_entry!(buf_find, |py, _module, args| {
     let [cap, sub, start, end] = args.as_slice() else { return wrong_args(c"_buf_find(buffer, sub, start, end)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     let Some(sub) = bytes_arg(py, sub) else { return null() };
-    let (Some(start), Some(end)) = (erlang_module::int_arg(py, start), erlang_module::int_arg(py, end)) else {
+    let (Some(start), Some(end)) = (capi::int_arg(py, start), capi::int_arg(py, end)) else {
         return null();
     };
     crate::buffer_fns::find(py, h, &sub, start, end)
@@ -376,8 +237,3 @@ py_core::builtin_module!(
     METHODS,
     exec_module
 );
-
-/// `int(v)` for the C functions.
-pub(crate) fn int_obj(v: i64) -> *mut ffi::PyObject {
-    int(v)
-}

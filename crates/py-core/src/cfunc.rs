@@ -6,6 +6,7 @@
 use std::ffi::CStr;
 use std::ptr::{self, NonNull};
 
+use crate::capi;
 use py_convert::PyObj;
 use pyo3_ffi as ffi;
 
@@ -120,17 +121,17 @@ pub unsafe fn exec_python_half(module: *mut ffi::PyObject, source: &str, filenam
     // SAFETY: caller contract: a live module object.
     let m = unsafe { PyObj::from_borrowed(m) };
     // SAFETY: caller contract.
-    match unsafe { crate::erlang_module::exec_module_source(py, &m, source, filename) } {
+    match unsafe { capi::exec_module_source(py, &m, source, filename) } {
         Ok(()) => 0,
         // An interrupt that lands while the module runs stays an interrupt
         // (code that catches Exception must not swallow it).
         Err(e) if e.class == "KeyboardInterrupt" => {
-            crate::erlang_module::raise(py, crate::erlang_module::PyExc::KeyboardInterrupt, "");
+            capi::raise(py, capi::PyExc::KeyboardInterrupt, "");
             -1
         }
         Err(e) => {
             let text = format!("{}: {}: {}", filename.to_string_lossy(), e.class, e.message);
-            crate::erlang_module::raise(py, crate::erlang_module::PyExc::RuntimeError, &text);
+            capi::raise(py, capi::PyExc::RuntimeError, &text);
             -1
         }
     }

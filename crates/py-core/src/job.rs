@@ -7,7 +7,8 @@
 
 use py_convert::{term_to_py, ConvertError, KnownAtom, PyErrInfo, PyObj, TermKind, TermSource};
 
-use crate::erlang_module::{self, Marker};
+use crate::capi;
+use crate::erlang_module::Marker;
 use crate::worker::Worker;
 
 /// A request's work, with its terms (of the source it was read from).
@@ -221,13 +222,12 @@ pub fn follow_markers(w: &Worker, globals: Option<&PyObj>, mut result: PyObj) ->
             Some(Marker::Erlang { callback, args }) => return Ok(Done::Schedule { callback, args }),
             Some(Marker::Inline { module, func, args, kwargs }) => {
                 let py = w.py();
-                let (Some(m), Some(f)) = (erlang_module::name_text(py, &module), erlang_module::name_text(py, &func))
-                else {
+                let (Some(m), Some(f)) = (capi::name_text(py, &module), capi::name_text(py, &func)) else {
                     return Err(Failed::Named("bad_schedule_inline"));
                 };
                 let callable = w.resolve(m.as_bytes(), f.as_bytes(), globals)?;
-                let argv = erlang_module::sequence_items(py, &args).ok_or(Failed::Named("bad_schedule_inline"))?;
-                let kw = (!erlang_module::is_empty_dict(&kwargs)).then_some(&kwargs);
+                let argv = capi::sequence_items(py, &args).ok_or(Failed::Named("bad_schedule_inline"))?;
+                let kw = (!capi::is_empty_dict(&kwargs)).then_some(&kwargs);
                 result = w.call(&callable, &argv, kw)?;
             }
         }

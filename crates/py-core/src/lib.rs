@@ -35,6 +35,7 @@
 //! * [`release`] — Python objects held across threads and their release.
 //! * [`erlang_module`] — the built-in `erlang` module, per interpreter.
 //! * [`cfunc`] — scaffolding for built-in modules on the C API.
+//! * [`capi`] — safe wrappers of the C API calls those modules make.
 //!
 //! # Linking a program against libpython
 //!
@@ -55,6 +56,7 @@
 //!
 //! `examples/rust_embedder` in the repository is such a program.
 
+pub mod capi;
 pub mod cfunc;
 pub mod context;
 mod dl;

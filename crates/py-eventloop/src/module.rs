@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use py_convert::{Attached, PyObj};
+use py_core::capi::{self, PyExc};
 use py_core::cfunc::{boolean, fast, int, none_raw, wrong_args};
-use py_core::erlang_module::{self, PyExc};
 use py_core::WaitError;
 use pyo3_ffi as ffi;
 
@@ -53,7 +53,7 @@ py_core::fastcall_entry!(loop_sleep_begin, |_py, _module, _args| { boolean(py_co
 
 py_core::fastcall_entry!(loop_poll_window, |py, _module, args| {
     let [fd, seconds] = args.as_slice() else { return wrong_args(c"_poll_window(fd, seconds)") };
-    let Some(fd) = erlang_module::int_arg(py, fd) else { return ptr::null_mut() };
+    let Some(fd) = capi::int_arg(py, fd) else { return ptr::null_mut() };
     // SAFETY: attached (token); PyFloat_AsDouble sets an error on failure.
     let secs = unsafe { ffi::PyFloat_AsDouble(seconds.as_ptr()) };
     if !secs.is_finite() || secs <= 0.0 {
@@ -68,8 +68,8 @@ py_core::fastcall_entry!(loop_select, |py, _module, args| {
     let [epfd, fd_to_key, timeout, wake] = args.as_slice() else {
         return wrong_args(c"_select(epfd, fd_to_key, timeout, wake_fd)");
     };
-    let Some(epfd) = erlang_module::int_arg(py, epfd) else { return ptr::null_mut() };
-    let Some(wake) = erlang_module::int_arg(py, wake) else { return ptr::null_mut() };
+    let Some(epfd) = capi::int_arg(py, epfd) else { return ptr::null_mut() };
+    let Some(wake) = capi::int_arg(py, wake) else { return ptr::null_mut() };
     // SAFETY: attached (token); None is compared by address.
     let timeout = if timeout.as_ptr() == unsafe { ffi::Py_None() } {
         None
@@ -105,17 +105,17 @@ py_core::fastcall_entry!(loop_blocking_sleep, |py, _module, args| {
         return ptr::null_mut();
     }
     if !secs.is_finite() || secs < 0.0 {
-        erlang_module::raise(py, PyExc::ValueError, "sleep length must be a non-negative number");
+        capi::raise(py, PyExc::ValueError, "sleep length must be a non-negative number");
         return ptr::null_mut();
     }
     match py_core::sleep(py, Duration::from_secs_f64(secs)) {
         Ok(()) => none_raw(),
         Err(WaitError::Interrupted) => {
-            erlang_module::raise(py, PyExc::KeyboardInterrupt, "");
+            capi::raise(py, PyExc::KeyboardInterrupt, "");
             ptr::null_mut()
         }
         Err(WaitError::Stopped) => {
-            erlang_module::raise(py, PyExc::RuntimeError, "the context is stopping");
+            capi::raise(py, PyExc::RuntimeError, "the context is stopping");
             ptr::null_mut()
         }
     }
@@ -123,8 +123,8 @@ py_core::fastcall_entry!(loop_blocking_sleep, |py, _module, args| {
 
 py_core::fastcall_entry!(loop_task_done, |py, _module, args| {
     let [token, kind, value] = args.as_slice() else { return wrong_args(c"_task_done(token, kind, value)") };
-    let Some(token) = erlang_module::int_arg(py, token) else { return ptr::null_mut() };
-    let Some(kind) = erlang_module::int_arg(py, kind) else { return ptr::null_mut() };
+    let Some(token) = capi::int_arg(py, token) else { return ptr::null_mut() };
+    let Some(kind) = capi::int_arg(py, kind) else { return ptr::null_mut() };
     let outcome = match kind {
         0 => TaskOutcome::Value(value),
         1 => TaskOutcome::Raised(value),

@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use py_convert::{Attached, PyObj};
-use py_core::erlang_module::{self, PyExc};
+use py_core::capi::{self, PyExc};
 use pyo3_ffi as ffi;
 
 use crate::poller::{self, Event};
@@ -90,7 +90,7 @@ fn serve(py: Attached<'_>) -> Option<bool> {
 }
 
 fn checked(py: Attached<'_>, result: std::io::Result<usize>) -> Option<usize> {
-    result.map_err(|e| erlang_module::raise(py, PyExc::OSError, &format!("epoll: {e}"))).ok()
+    result.map_err(|e| capi::raise(py, PyExc::OSError, &format!("epoll: {e}"))).ok()
 }
 
 /// `[(key, events & key.events)]` for the events of registered
@@ -101,7 +101,7 @@ fn ready_list(py: Attached<'_>, fd_to_key: &PyObj, events: &[Event], wake: RawFd
     // tuples are new ones they steal.
     unsafe {
         if ffi::PyDict_Check(fd_to_key.as_ptr()) == 0 {
-            erlang_module::raise(py, PyExc::TypeError, "_select: fd_to_key must be a dict");
+            capi::raise(py, PyExc::TypeError, "_select: fd_to_key must be a dict");
             return None;
         }
         let list = PyObj::from_owned(ffi::PyList_New(0))?;
@@ -110,7 +110,7 @@ fn ready_list(py: Attached<'_>, fd_to_key: &PyObj, events: &[Event], wake: RawFd
             if fd == wake {
                 continue;
             }
-            let fd_obj = erlang_module::new_int(py, fd as i64)?;
+            let fd_obj = capi::new_int(py, fd as i64)?;
             let key = ffi::PyDict_GetItemWithError(fd_to_key.as_ptr(), fd_obj.as_ptr());
             if key.is_null() {
                 if !ffi::PyErr_Occurred().is_null() {
@@ -126,8 +126,8 @@ fn ready_list(py: Attached<'_>, fd_to_key: &PyObj, events: &[Event], wake: RawFd
             if poller::reports_write(event) {
                 mask |= EVENT_WRITE;
             }
-            let mask = erlang_module::new_int(py, mask & key_events(py, &key)?)?;
-            let pair = erlang_module::tuple_of(py, &[key, mask])?;
+            let mask = capi::new_int(py, mask & key_events(py, &key)?)?;
+            let pair = capi::tuple_of(py, &[key, mask])?;
             if ffi::PyList_Append(list.as_ptr(), pair.as_ptr()) < 0 {
                 return None;
             }
@@ -143,7 +143,7 @@ fn key_events(py: Attached<'_>, key: &PyObj) -> Option<i64> {
     // converted at once.
     unsafe {
         if ffi::PyTuple_Check(key.as_ptr()) == 0 || ffi::PyTuple_Size(key.as_ptr()) < 3 {
-            erlang_module::raise(py, PyExc::TypeError, "_select: selector keys must be SelectorKey tuples");
+            capi::raise(py, PyExc::TypeError, "_select: selector keys must be SelectorKey tuples");
             return None;
         }
         let v = ffi::PyLong_AsLongLong(ffi::PyTuple_GetItem(key.as_ptr(), 2));

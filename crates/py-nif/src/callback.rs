@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use py_convert::model::{ModelSink, Term as ModelTerm};
 use py_convert::{etf, py_to_term, term_to_py, Attached, ConvertError, ErlTypes, PyObj, TermSource};
-use py_core::erlang_module::{self as erlang_module, raise_erlang, PyExc};
+use py_core::capi::PyExc;
+use py_core::erlang_module::raise_erlang;
 use py_core::{WaitError, Worker};
 use rustler::{Encoder, Env, ResourceArc, Term};
 
@@ -41,6 +42,7 @@ use crate::enif::{self, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
 use crate::reply::{atom, binary, tuple};
 use crate::route::RouteState;
+use py_core::capi;
 
 rustler::atoms! {
     ok,
@@ -342,7 +344,7 @@ pub fn raise_convert<T>(py: Attached<'_>, e: &ConvertError) -> Option<T> {
         ConvertError::NestingTooDeep(n) => format!("value nested deeper than {n} levels"),
         other => other.to_string(),
     };
-    erlang_module::raise(py, kind, &text);
+    capi::raise(py, kind, &text);
     None
 }
 
@@ -396,7 +398,7 @@ pub fn call(py: Attached<'_>, module: &PyObj, callee: Callee<'_>, args: Args<'_>
     match py_core::block_until(py, &|| slot.is_done()) {
         Ok(()) => {}
         Err(WaitError::Interrupted) => {
-            erlang_module::raise(py, PyExc::KeyboardInterrupt, "");
+            capi::raise(py, PyExc::KeyboardInterrupt, "");
             return None;
         }
         Err(WaitError::Stopped) => {
@@ -429,7 +431,7 @@ fn finish(py: Attached<'_>, module: &PyObj, types: &ErlTypes, name: &str, answer
             let text = src.binary(*text).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
             let reason = term_to_py(py, types, &src, *reason, limits).ok();
             if reason.is_none() {
-                erlang_module::clear_error(py);
+                capi::clear_error(py);
             }
             raise_erlang(py, module, c"ErlangError", &text, reason.as_ref());
             None
@@ -499,7 +501,7 @@ pub fn async_start(py: Attached<'_>, module: &PyObj, name: &str, args: &[PyObj])
         pending().lock().unwrap_or_else(|p| p.into_inner()).remove(&token);
         return None;
     }
-    erlang_module::int_pair(py, fd as i64, token as i64)
+    capi::int_pair(py, fd as i64, token as i64)
 }
 
 /// `erlang._async_call_finish(token)`: the answer of a call whose fd turned

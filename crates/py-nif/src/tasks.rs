@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use py_convert::{Attached, PyErrInfo, PyObj};
-use py_core::erlang_module;
 use py_core::Worker;
 use py_eventloop::{TaskOutcome, TaskSink};
 use rustler::sys::ErlNifPid;
@@ -20,6 +19,7 @@ use crate::enif::{EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
 use crate::reply::{self, outcome_term, send_reply_gated, Outcome, Wrap};
 use crate::route::Gate;
+use py_core::capi;
 
 /// How a task's result message is wrapped.
 pub const WRAP: Wrap = Wrap::Named("async_result");
@@ -71,12 +71,12 @@ pub fn start(
     let started = (|| -> Result<(), Outcome> {
         let start = w.resolve(b"_erlang_loop", b"_start_task", None)?;
         let internal = || Outcome::Error("internal_error");
-        let argv = erlang_module::tuple_of(py, args).ok_or_else(internal)?;
+        let argv = capi::tuple_of(py, args).ok_or_else(internal)?;
         let kw = match kwargs {
             Some(k) => k.clone(),
-            None => erlang_module::none(py).ok_or_else(internal)?,
+            None => capi::none(py).ok_or_else(internal)?,
         };
-        let token_obj = erlang_module::new_int(py, token as i64).ok_or_else(internal)?;
+        let token_obj = capi::new_int(py, token as i64).ok_or_else(internal)?;
         w.call(&start, &[callable, argv, kw, token_obj], None)?;
         Ok(())
     })();

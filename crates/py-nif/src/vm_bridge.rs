@@ -13,13 +13,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use py_convert::model::ModelSink;
 use py_convert::{etf, py_to_term, Attached, ConvertError, ErlTypes, PyObj};
-use py_core::erlang_module::{self as erlang_module, module_types, raise_erlang, Bridge, PyExc};
+use py_core::capi::PyExc;
+use py_core::erlang_module::{self as erlang_module, module_types, raise_erlang, Bridge};
 use rustler::sys::ErlNifPid;
 use rustler::{Env, Term};
 
 use crate::callback::{self, raise_convert, Args, Callee};
 use crate::enif::{self, EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::reply::{atom, binary, int, tuple};
+use py_core::capi;
 
 /// Python log levels below this are dropped before any term is built
 /// (`i64::MAX` while no `py_logger` listens).
@@ -128,8 +130,8 @@ fn level_name(level: i64) -> &'static str {
 
 impl Bridge for VmBridge {
     fn call(&self, py: Attached<'_>, module: &PyObj, name: &PyObj, args: &[PyObj]) -> Option<PyObj> {
-        let Some(name) = erlang_module::name_text(py, name) else {
-            erlang_module::raise(py, PyExc::TypeError, "the callback name must be a str");
+        let Some(name) = capi::name_text(py, name) else {
+            capi::raise(py, PyExc::TypeError, "the callback name must be a str");
             return None;
         };
         callback::call(py, module, Callee::Registered(&name), Args::Python(args))
@@ -138,7 +140,7 @@ impl Bridge for VmBridge {
     fn send(&self, py: Attached<'_>, module: &PyObj, pid: &PyObj, term: &PyObj) -> Option<()> {
         let types = module_types(module)?;
         if !erlang_module::is_pid(types, pid) {
-            erlang_module::raise(py, PyExc::TypeError, "send() needs an erlang.Pid");
+            capi::raise(py, PyExc::TypeError, "send() needs an erlang.Pid");
             return None;
         }
         // SAFETY: attached; `pid` is an erlang.Pid (checked), alive for the call.
@@ -173,7 +175,7 @@ impl Bridge for VmBridge {
             }
         }
         if let Target::Invalid = target {
-            erlang_module::raise(py, PyExc::TypeError, "malformed erlang.Pid");
+            capi::raise(py, PyExc::TypeError, "malformed erlang.Pid");
             return None;
         }
         // Large maps, or a pid on another node: `py_callback` sends it, in
@@ -187,7 +189,7 @@ impl Bridge for VmBridge {
             callback::list(env, &[pid, binary(env, &bytes)])
         };
         let sent = callback::call(py, module, Callee::Internal("py_send"), Args::Built(&build_args))?;
-        if erlang_module::is_true(&sent) {
+        if capi::is_true(&sent) {
             Some(())
         } else {
             raise_erlang(py, module, c"ProcessError", "the process is not alive", None);
@@ -197,25 +199,25 @@ impl Bridge for VmBridge {
 
     fn whereis(&self, py: Attached<'_>, module: &PyObj, name: &PyObj) -> Option<PyObj> {
         let types = module_types(module)?;
-        let Some(name) = erlang_module::name_text(py, name) else {
-            erlang_module::raise(py, PyExc::TypeError, "whereis() needs a str, bytes or erlang.Atom");
+        let Some(name) = capi::name_text(py, name) else {
+            capi::raise(py, PyExc::TypeError, "whereis() needs a str, bytes or erlang.Atom");
             return None;
         };
         let Some(pid) = python_may_see(&name).then(|| enif::whereis(&name)).flatten() else {
-            return erlang_module::none(py);
+            return capi::none(py);
         };
         let scratch = MsgEnv::new();
         let t = enif::pid_term(scratch.env(), &pid);
         let Some(bytes) = enif::term_to_binary(scratch.env(), t) else {
-            return erlang_module::none(py);
+            return capi::none(py);
         };
         types.new_pid(py, &bytes).ok()
     }
 
     fn atom(&self, py: Attached<'_>, module: &PyObj, name: &PyObj) -> Option<PyObj> {
         let types = module_types(module)?;
-        let Some(text) = erlang_module::name_text(py, name) else {
-            erlang_module::raise(py, PyExc::TypeError, "atom() needs a str");
+        let Some(text) = capi::name_text(py, name) else {
+            capi::raise(py, PyExc::TypeError, "atom() needs a str");
             return None;
         };
         let scratch = MsgEnv::new();
@@ -223,11 +225,11 @@ impl Bridge for VmBridge {
             Ok(_) => types.new_atom(py, &text).ok(),
             Err(ConvertError::BadTerm(why)) if why == enif::ATOM_BUDGET_EXHAUSTED => {
                 let msg = format!("{why}: the limit is {}", enif::atom_budget());
-                erlang_module::raise(py, PyExc::RuntimeError, &msg);
+                capi::raise(py, PyExc::RuntimeError, &msg);
                 None
             }
             Err(e) => {
-                erlang_module::raise(py, PyExc::ValueError, &e.to_string());
+                capi::raise(py, PyExc::ValueError, &e.to_string());
                 None
             }
         }
@@ -276,12 +278,12 @@ impl Bridge for VmBridge {
         let Some((kind, rest)) = fields.split_first() else {
             return Some(());
         };
-        let tag = match erlang_module::name_text(py, kind).as_deref() {
+        let tag = match capi::name_text(py, kind).as_deref() {
             Some("start") => "span_start",
             Some("event") => "span_event",
             Some("end") => "span_end",
             _ => {
-                erlang_module::raise(py, PyExc::ValueError, "unknown trace event");
+                capi::raise(py, PyExc::ValueError, "unknown trace event");
                 return None;
             }
         };
@@ -299,22 +301,22 @@ impl Bridge for VmBridge {
     }
 
     fn async_call_start(&self, py: Attached<'_>, module: &PyObj, name: &PyObj, args: &[PyObj]) -> Option<PyObj> {
-        let Some(name) = erlang_module::name_text(py, name) else {
-            erlang_module::raise(py, PyExc::TypeError, "the callback name must be a str");
+        let Some(name) = capi::name_text(py, name) else {
+            capi::raise(py, PyExc::TypeError, "the callback name must be a str");
             return None;
         };
         callback::async_start(py, module, &name, args)
     }
 
     fn async_call_finish(&self, py: Attached<'_>, module: &PyObj, token: &PyObj) -> Option<PyObj> {
-        let token = erlang_module::int_arg(py, token)?;
+        let token = capi::int_arg(py, token)?;
         callback::async_finish(py, module, token as u64)
     }
 
     fn async_call_cancel(&self, py: Attached<'_>, token: &PyObj) {
-        match erlang_module::int_arg(py, token) {
+        match capi::int_arg(py, token) {
             Some(t) => callback::async_cancel(t as u64),
-            None => erlang_module::clear_error(py),
+            None => capi::clear_error(py),
         }
     }
 }

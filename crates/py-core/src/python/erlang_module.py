@@ -378,6 +378,119 @@ def _register_submodules():
 _register_submodules()
 
 
+# --- ctypes.util.find_library inside the VM. On Linux it runs ldconfig (or
+# gcc, ld) to find a library, and the sandbox refuses to start programs
+# from the VM's process: so, as ctypes.util loads, find_library gets a
+# fallback that reads the library directories itself (as `ldconfig -p`
+# would list them). torch and many wrappers of C libraries call it on
+# import.
+
+_SANDBOX_REFUSAL = "is blocked in Erlang VM context"
+
+
+def _library_dirs():
+    import glob
+    import os
+    import sysconfig
+
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    pending = ["/etc/ld.so.conf"]
+    seen = set()
+    while pending:
+        conf = pending.pop()
+        if conf in seen:
+            continue
+        seen.add(conf)
+        try:
+            with open(conf) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("include "):
+                pending.extend(sorted(glob.glob(line[len("include "):].strip())))
+            elif line:
+                dirs.append(line)
+    arch = sysconfig.get_config_var("MULTIARCH") or ""
+    for base in ("/lib", "/usr/lib", "/usr/local/lib"):
+        dirs += [f"{base}/{arch}", f"{base}64", base] if arch else [f"{base}64", base]
+    return dirs
+
+
+def _find_library_without_programs(name):
+    """The soname find_library would give for `name` (`libc.so.6` for
+    "c"), from the files in the library directories; None if none."""
+    import os
+    import re
+
+    pattern = re.compile(r"lib" + re.escape(name) + r"\.so((?:\.[0-9]+)*)$")
+    for directory in _library_dirs():
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        found = [(m.group(1), e) for e in entries for m in [pattern.match(e)] if m]
+        if found:
+            # The shortest versioned name is the soname ldconfig lists;
+            # the bare .so (a development link) only when it is all there is.
+            versioned = sorted((len(v), e) for v, e in found if v)
+            return versioned[0][1] if versioned else found[0][1]
+    return None
+
+
+class _CtypesUtilLoader:
+    """Loads ctypes.util with its own loader, then wraps find_library."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        original = module.find_library
+
+        def find_library(name):
+            try:
+                return original(name)
+            except RuntimeError as e:
+                if _SANDBOX_REFUSAL not in str(e):
+                    raise
+                return _find_library_without_programs(name)
+
+        find_library.__doc__ = original.__doc__
+        find_library.__wrapped__ = original
+        module.find_library = find_library
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _CtypesUtilFinder:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "ctypes.util":
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _CtypesUtilLoader(spec.loader)
+        return spec
+
+
+def _register_ctypes_util_finder():
+    import sys
+
+    if not any(f is _CtypesUtilFinder for f in sys.meta_path):
+        sys.meta_path.insert(0, _CtypesUtilFinder)
+
+
+_register_ctypes_util_finder()
+
+
 # --- Environments (py_import, py_preload, venvs, reload): applied by Erlang
 # to every interpreter, and to each new context as it starts.
 
@@ -426,7 +539,9 @@ def _venv_site_packages(path):
 def _venv_activate(path):
     """Add the venv's site-packages through site.addsitedir (so .pth files
     and editable installs work) and put what it added first on sys.path.
-    sys.path is saved first, and restored exactly by _venv_deactivate."""
+    Activating the venv that is already active changes nothing (contexts
+    sharing an interpreter each ask); _venv_deactivate removes exactly
+    what activation added, keeping paths added since."""
     global _venv
     import os
     import site
@@ -435,12 +550,14 @@ def _venv_activate(path):
     path = os.path.abspath(path)
     site_packages = _venv_site_packages(path)
     if _venv is not None:
+        if _venv["venv_path"] == path:
+            return True
         _venv_deactivate()
-    saved = list(sys.path)
+    before = list(sys.path)
     site.addsitedir(site_packages)
-    added = [p for p in sys.path if p not in saved]
-    sys.path[:] = added + saved
-    _venv = {"venv_path": path, "site_packages": site_packages, "saved": saved}
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before
+    _venv = {"venv_path": path, "site_packages": site_packages, "added": added}
     return True
 
 
@@ -449,7 +566,8 @@ def _venv_deactivate():
     import sys
 
     if _venv is not None:
-        sys.path[:] = _venv["saved"]
+        added = set(_venv["added"])
+        sys.path[:] = [p for p in sys.path if p not in added]
         _venv = None
     return True
 

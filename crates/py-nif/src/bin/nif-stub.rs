@@ -158,7 +158,9 @@ fn render_flags(flags: &[(String, u32, Vec<String>)]) -> String {
 fn flags_main(dir: &str) -> ExitCode {
     let mut flags = Vec::new();
     let mut files: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(d) => d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "rs")).collect(),
+        Ok(d) => {
+            d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "rs")).collect()
+        }
         Err(e) => {
             eprintln!("nif-stub: {dir}: {e}");
             return ExitCode::FAILURE;
@@ -230,7 +232,10 @@ mod tests {
         scan_flags(src, &mut out).unwrap();
         assert_eq!(
             out,
-            vec![("FLAG_A".to_string(), 2, vec!["One.".to_string(), "Two.".to_string()]), ("FLAG_B".to_string(), 4, vec![])]
+            vec![
+                ("FLAG_A".to_string(), 2, vec!["One.".to_string(), "Two.".to_string()]),
+                ("FLAG_B".to_string(), 4, vec![])
+            ]
         );
         assert!(render_flags(&out).contains("%% One.\n%% Two.\n-define(FLAG_A, 2).\n"));
     }

@@ -1,0 +1,159 @@
+//! Argument parsing, return values, errors and blocking waits shared by
+//! the C functions of `_erlang_channel` (`module.rs` and the `*_fns.rs`
+//! files).
+
+use std::ffi::CStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use py_convert::{Attached, ConvertError, ErlTypes, Limits, PyObj};
+use py_core::capi::{self, PyExc};
+use py_core::cfunc::int;
+use py_core::erlang_module;
+use py_core::WaitError;
+use pyo3_ffi as ffi;
+
+use crate::handle::{handle_of, Handle};
+use crate::{Wake, WatchId};
+
+/// Wakes a thread blocked in [`wait`].
+struct WakeWaiter(py_core::Waker);
+
+impl Wake for WakeWaiter {
+    fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+/// Waits (GIL released; serving the context's requests on a context
+/// thread) until `ready()` or `deadline`, woken through a watcher that
+/// `watch` registers and `unwatch` removes. `Ok(false)`: the deadline
+/// passed. A Python error is set on `Err`.
+pub(crate) fn wait(
+    py: Attached<'_>,
+    watch: &dyn Fn(Arc<dyn Wake>) -> WatchId,
+    unwatch: &dyn Fn(WatchId),
+    ready: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+) -> Result<bool, ()> {
+    let id = watch(Arc::new(WakeWaiter(py_core::current_waker())));
+    let result = py_core::block_until_deadline(py, ready, deadline);
+    unwatch(id);
+    match result {
+        Ok(met) => Ok(met),
+        Err(WaitError::Interrupted) => {
+            capi::raise(py, PyExc::KeyboardInterrupt, "");
+            Err(())
+        }
+        Err(WaitError::Stopped) => {
+            capi::raise(py, PyExc::RuntimeError, "the context is stopping");
+            Err(())
+        }
+    }
+}
+
+/// The handle in a capsule argument (TypeError otherwise).
+pub(crate) fn handle_arg<'a>(py: Attached<'_>, obj: &'a PyObj) -> Option<&'a Handle> {
+    let h = handle_of(obj);
+    if h.is_none() {
+        capi::raise(py, PyExc::TypeError, "expected a channel, buffer or shared dict handle");
+    }
+    h
+}
+
+/// A timeout argument in seconds: None waits for ever.
+pub(crate) fn deadline_arg(py: Attached<'_>, obj: &PyObj) -> Result<Option<Instant>, ()> {
+    // SAFETY: attached (token); None is compared by address and
+    // PyFloat_AsDouble sets an error on failure.
+    unsafe {
+        if obj.as_ptr() == ffi::Py_None() {
+            return Ok(None);
+        }
+        let secs = ffi::PyFloat_AsDouble(obj.as_ptr());
+        if secs == -1.0 && !ffi::PyErr_Occurred().is_null() {
+            return Err(());
+        }
+        if secs.is_nan() {
+            capi::raise(py, PyExc::ValueError, "timeout must be a number of seconds or None");
+            return Err(());
+        }
+        let wait = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
+        Ok(Some(Instant::now() + wait))
+    }
+}
+
+/// Runs `f` with the calling interpreter's Erlang types and limits.
+pub(crate) fn with_types<R>(py: Attached<'_>, f: impl FnOnce(&ErlTypes, Limits) -> R) -> Option<R> {
+    let mut f = Some(f);
+    if let Some(r) = py_core::with_worker(|w| (f.take().expect("called once"))(w.types(), w.limits())) {
+        return Some(r);
+    }
+    match erlang_module::interpreter_types(py) {
+        Ok((_module, types)) => Some((f.take().expect("called once"))(&types, Limits::default())),
+        Err(e) => {
+            capi::raise(py, PyExc::RuntimeError, &format!("{}: {}", e.class, e.message));
+            None
+        }
+    }
+}
+
+/// Raises a conversion error as TypeError (or ValueError for values that
+/// are too deep or malformed).
+pub(crate) fn raise_convert(py: Attached<'_>, e: &ConvertError) {
+    let kind = match e {
+        ConvertError::Opaque { .. } => PyExc::TypeError,
+        _ => PyExc::ValueError,
+    };
+    capi::raise(py, kind, &e.to_string());
+}
+
+/// Raises the module's exception class `name` (defined in channel.py).
+pub(crate) fn raise_class(py: Attached<'_>, module: &PyObj, name: &CStr, message: &str) {
+    // SAFETY: attached (token); the class is a new reference or null.
+    unsafe {
+        match PyObj::from_owned(ffi::PyObject_GetAttrString(module.as_ptr(), name.as_ptr())) {
+            Some(class) => {
+                let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+                ffi::PyErr_SetString(class.as_ptr(), text.as_ptr());
+            }
+            None => capi::raise(py, PyExc::RuntimeError, message),
+        }
+    }
+}
+
+/// Bytes as a Python `bytes` object.
+pub(crate) fn new_bytes(_py: Attached<'_>, data: &[u8]) -> Option<PyObj> {
+    // SAFETY: attached (token); the data is copied.
+    unsafe { PyObj::from_owned(ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t)) }
+}
+
+/// The bytes of a bytes-like argument (copied), or TypeError.
+pub(crate) fn bytes_arg(py: Attached<'_>, obj: &PyObj) -> Option<Vec<u8>> {
+    // SAFETY: attached (token); the buffer view is released before return.
+    unsafe {
+        let mut view: ffi::Py_buffer = std::mem::zeroed();
+        if ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) != 0 {
+            ffi::PyErr_Clear();
+            capi::raise(py, PyExc::TypeError, "expected a bytes-like object");
+            return None;
+        }
+        let data = std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize).to_vec();
+        ffi::PyBuffer_Release(&mut view);
+        Some(data)
+    }
+}
+
+/// A non-negative size argument; negative (or None) means "no limit".
+pub(crate) fn size_arg(py: Attached<'_>, obj: &PyObj) -> Option<Option<usize>> {
+    // SAFETY: attached (token); None is compared by address.
+    if obj.as_ptr() == unsafe { ffi::Py_None() } {
+        return Some(None);
+    }
+    let n = capi::int_arg(py, obj)?;
+    Some(usize::try_from(n).ok())
+}
+
+/// `int(v)` for the C functions.
+pub(crate) fn int_obj(v: i64) -> *mut ffi::PyObject {
+    int(v)
+}
