@@ -22,6 +22,7 @@ pub fn register() -> bool {
     // Imported by every interpreter as it starts (a stream driver first
     // imports it inside a request that may be interrupted).
     py_core::runtime::preload_module(c"_erlang_channel");
+    py_core::erlang_module::extend(c"_erlang_channel");
     py_core::runtime::add_builtin_module(c"_erlang_channel", init_module)
 }
 

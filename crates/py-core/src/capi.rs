@@ -166,6 +166,12 @@ pub fn tuple_of(py: Attached<'_>, items: &[PyObj]) -> Option<PyObj> {
     }
 }
 
+/// A str object.
+pub fn new_str(_py: Attached<'_>, text: &str) -> Option<PyObj> {
+    // SAFETY: attached (token); the text is valid UTF-8 of the given length.
+    unsafe { PyObj::from_owned(ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t)) }
+}
+
 /// An int object.
 pub fn new_int(_py: Attached<'_>, v: i64) -> Option<PyObj> {
     // SAFETY: attached (token).

@@ -14,12 +14,12 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use py_convert::{Attached, ErlTypes, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
-use crate::capi::{exec_module_source, raise, PyExc};
+use crate::capi::{self, exec_module_source, raise, PyExc};
 
 use crate::cfunc::{arguments, boolean, fast, none_raw, set_error, wrong_args};
 
@@ -68,6 +68,22 @@ static BRIDGE: OnceLock<Box<dyn Bridge>> = OnceLock::new();
 /// Installs the VM bridge (once, when the NIF library loads).
 pub fn set_bridge(bridge: Box<dyn Bridge>) {
     let _ = BRIDGE.set(bridge);
+}
+
+/// Built-in modules that extend `erlang` (see [`extend`]).
+static EXTENSIONS: Mutex<Vec<&'static CStr>> = Mutex::new(Vec::new());
+
+/// Makes the built-in module `module` part of `erlang`: the names it lists
+/// in `_ERLANG_NAMES` become attributes of `erlang`, and each entry
+/// `sub: attribute` of its `_ERLANG_SUBMODULES` the submodule
+/// `erlang.sub` (the module itself, or its `attribute`). The crates above
+/// this one (the event loop, channels) call it as they register, so this
+/// crate knows none of their names. Call before Python starts.
+pub fn extend(module: &'static CStr) {
+    let mut list = EXTENSIONS.lock().unwrap_or_else(|p| p.into_inner());
+    if !list.contains(&module) {
+        list.push(module);
+    }
 }
 
 /// The Python half of the module.
@@ -135,7 +151,7 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     }
 }
 
-static mut METHODS: [ffi::PyMethodDef; 15] = [
+static mut METHODS: [ffi::PyMethodDef; 16] = [
     fast(c"call", erlang_call, c"call(name, *args): run the Erlang function registered as `name`."),
     fast(c"send", erlang_send, c"send(pid, term): send `term` to an Erlang process."),
     fast(c"whereis", erlang_whereis, c"whereis(name): the Pid registered as `name`, or None."),
@@ -150,6 +166,7 @@ static mut METHODS: [ffi::PyMethodDef; 15] = [
     fast(c"_async_call_finish", erlang_async_call_finish, c""),
     fast(c"_async_call_cancel", erlang_async_call_cancel, c""),
     fast(c"_set_namespace_template", erlang_set_namespace_template, c""),
+    fast(c"_extension_modules", erlang_extension_modules, c""),
     ffi::PyMethodDef::zeroed(),
 ];
 
@@ -262,6 +279,15 @@ crate::fastcall_entry!(erlang_trace, |py, module, args| {
     let Some(b) = bridge() else { return none_raw() };
     match b.trace(py, &module, &args) {
         Some(()) => none_raw(),
+        None => ptr::null_mut(),
+    }
+});
+
+crate::fastcall_entry!(erlang_extension_modules, |py, _module, _args| {
+    let names = EXTENSIONS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let items: Option<Vec<PyObj>> = names.iter().map(|n| capi::new_str(py, &n.to_string_lossy())).collect();
+    match items.and_then(|items| capi::tuple_of(py, &items)) {
+        Some(t) => t.into_raw(),
         None => ptr::null_mut(),
     }
 });

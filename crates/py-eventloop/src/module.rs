@@ -42,6 +42,7 @@ pub fn register() -> bool {
     // Imported by every interpreter as it starts: its first use (an
     // erlang.sleep) may come inside a request that is then interrupted.
     py_core::runtime::preload_module(c"_erlang_loop");
+    py_core::erlang_module::extend(c"_erlang_loop");
     py_core::runtime::add_builtin_module(c"_erlang_loop", init_module)
 }
 

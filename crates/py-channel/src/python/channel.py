@@ -399,3 +399,10 @@ async def _drive_async(source, spend, emit):
         except erlang.ProcessError:
             await source.aclose()
             return None
+
+
+# What the `erlang` module takes from here (py_core::erlang_module::extend):
+# these names as attributes, and this module as erlang.channel,
+# erlang.byte_channel and erlang.buffer.
+_ERLANG_NAMES = ("Channel", "ChannelClosed", "ByteChannel", "ByteChannelClosed", "PyBuffer", "SharedDict")
+_ERLANG_SUBMODULES = {"channel": None, "byte_channel": None, "buffer": None}

@@ -99,16 +99,14 @@ class Function:
 def __getattr__(name):
     # Only registered callbacks appear as attributes: introspecting
     # libraries (torch, inspect) must not see functions that do not exist.
-    if name in _LOOP_NAMES or name in _CHANNEL_NAMES:
-        module = __import__("_erlang_loop" if name in _LOOP_NAMES else "_erlang_channel")
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    if name == "ReactorBuffer":
+    names, submodules = _extensions()
+    if name in names:
         import importlib
 
-        return importlib.import_module("erlang.reactor").ReactorBuffer
-    if "erlang." + name in _SUBMODULES:
+        value = getattr(importlib.import_module(names[name]), name)
+        globals()[name] = value
+        return value
+    if "erlang." + name in submodules:
         import importlib
 
         value = importlib.import_module("erlang." + name)
@@ -317,39 +315,43 @@ def trace(name=None):
 
 _LAZY = {"ErlangHandler": _make_handler_class, "Span": _make_span_class}
 
-# The event loop and its entry points live in `_erlang_loop` (py-eventloop).
-_LOOP_NAMES = frozenset({
-    "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "new_event_loop",
-    "get_event_loop_policy", "install", "run", "sleep", "spawn_task", "detect_mode",
-    "ExecutionMode",
-})
-
-# Channels, PyBuffer and SharedDict live in `_erlang_channel` (py-channel),
-# which is also `erlang.channel` (`from erlang.channel import Channel`).
-_CHANNEL_NAMES = frozenset({
-    "Channel", "ChannelClosed", "ByteChannel", "ByteChannelClosed", "PyBuffer", "SharedDict",
-})
+# Names and submodules of `erlang` that other built-in modules provide (the
+# event loop's `_erlang_loop`, the channels' `_erlang_channel`): each lists
+# them in `_ERLANG_NAMES` and `_ERLANG_SUBMODULES` and is registered with
+# py-core (erlang_module::extend), so this module knows none of them. Read
+# on first use; the modules are imported as every interpreter starts.
+_EXTENSIONS = None
 
 
-# `erlang` is a package of built-in submodules: erlang.channel (also
-# erlang.byte_channel, erlang.buffer) from `_erlang_channel`, and
-# erlang.reactor and erlang.server from `_erlang_loop`, loaded on first
-# import (the loop's brings asyncio).
+def _extensions():
+    """({name: module to import}, {"erlang.sub": (module, attribute or None)})."""
+    global _EXTENSIONS
+    if _EXTENSIONS is None:
+        import importlib
+
+        names, submodules = {}, {}
+        for module_name in _extension_modules():
+            module = importlib.import_module(module_name)
+            # A name maps to the module to take it from: its own by default,
+            # or the one named (a submodule, loaded on first use).
+            entries = getattr(module, "_ERLANG_NAMES", ())
+            for name in entries:
+                names[name] = (entries[name] if isinstance(entries, dict) else None) or module_name
+            for sub, attribute in getattr(module, "_ERLANG_SUBMODULES", {}).items():
+                submodules["erlang." + sub] = (module_name, attribute)
+        _EXTENSIONS = (names, submodules)
+    return _EXTENSIONS
+
+
+# `erlang` is a package of built-in submodules (erlang.channel,
+# erlang.reactor, ... : see _extensions), loaded on first import.
 __path__ = []
-
-_SUBMODULES = {
-    "erlang.channel": ("_erlang_channel", None),
-    "erlang.byte_channel": ("_erlang_channel", None),
-    "erlang.buffer": ("_erlang_channel", None),
-    "erlang.reactor": ("_erlang_loop", "reactor"),
-    "erlang.server": ("_erlang_loop", "server"),
-}
 
 
 class _SubmoduleFinder:
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if name not in _SUBMODULES:
+        if not name.startswith("erlang.") or name not in _extensions()[1]:
             return None
         import importlib.util
 
@@ -359,7 +361,7 @@ class _SubmoduleFinder:
     def create_module(spec):
         import importlib
 
-        module_name, attribute = _SUBMODULES[spec.name]
+        module_name, attribute = _extensions()[1][spec.name]
         module = importlib.import_module(module_name)
         return module if attribute is None else getattr(module, attribute)
 

@@ -363,3 +363,10 @@ def _submodule(name, source):
 reactor = _submodule("erlang.reactor", _REACTOR_SOURCE)
 server = _submodule("erlang.server", _SERVER_SOURCE)
 del _REACTOR_SOURCE, _SERVER_SOURCE
+
+# What the `erlang` module takes from here (py_core::erlang_module::extend):
+# these names as attributes (ReactorBuffer from erlang.reactor), and
+# erlang.reactor and erlang.server as submodules.
+_ERLANG_NAMES = {name: None for name in __all__}
+_ERLANG_NAMES["ReactorBuffer"] = "erlang.reactor"
+_ERLANG_SUBMODULES = {"reactor": "reactor", "server": "server"}
