@@ -20,7 +20,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOWN = {
     # A codec and the term model it encodes: one concern in two files.
     "py-convert": [{"etf", "model"}],
-    "py-core": [{"cfunc", "context", "erlang_module", "interrupt", "pool", "runtime", "worker"}],
     "py-nif": [{"callback", "context", "objects", "reply", "request", "route", "semaphore", "tasks"}],
 }
 

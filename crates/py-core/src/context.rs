@@ -17,7 +17,6 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use py_convert::Limits;
 use pyo3_ffi as ffi;
 
 use crate::handoff::{Mailbox, DEFAULT_POLL_WINDOW};
@@ -25,165 +24,11 @@ use crate::interp::{self, Mode, ThreadState};
 use crate::interrupt::{interrupter, Order};
 use crate::pool::{self, Snapshot};
 use crate::release::{Owner, SubOwner};
+use crate::run_state::{RunState, Target};
+use crate::state::{Assignment, Queued, Shared};
 use crate::worker::Worker;
 
-/// Work for a context thread.
-pub trait Task: Send {
-    /// Runs on the context thread with the interpreter attached.
-    fn run(self: Box<Self>, worker: &Worker);
-    /// The context stopped before the task could run. No Python here.
-    fn cancel(self: Box<Self>) {}
-}
-
-/// A task made of a closure (tests, internal work).
-pub struct FnTask<F>(pub F);
-
-impl<F: FnOnce(&Worker) + Send> Task for FnTask<F> {
-    fn run(self: Box<Self>, worker: &Worker) {
-        (self.0)(worker)
-    }
-}
-
-type Queued = (u64, Box<dyn Task>);
-
-#[derive(Clone, Debug)]
-pub struct ContextOptions {
-    pub mode: Mode,
-    pub limits: Limits,
-    /// How long the thread polls for more work before parking.
-    pub poll_window: Duration,
-    /// Stack size of the context thread (deep conversions recurse).
-    pub stack_size: usize,
-    /// Thread name, for debuggers and `top -H`.
-    pub name: String,
-}
-
-impl Default for ContextOptions {
-    fn default() -> Self {
-        ContextOptions {
-            mode: Mode::Worker,
-            limits: Limits::default(),
-            poll_window: DEFAULT_POLL_WINDOW,
-            stack_size: 16 << 20,
-            name: "py-context".into(),
-        }
-    }
-}
-
-/// What an interrupter needs to reach the thread, guarded so the
-/// interpreter cannot be destroyed while an interrupt is being delivered.
-pub(crate) struct Target {
-    pub(crate) interp: *mut ffi::PyInterpreterState,
-    pub(crate) ident: c_ulong,
-    /// The context's code may still run: cleared (with the GIL released)
-    /// before the thread leaves the context, whether its interpreter then
-    /// ends or waits for reuse.
-    pub(crate) alive: bool,
-}
-
-// SAFETY: the raw interpreter pointer is only dereferenced (by CPython)
-// while the mutex is held and `alive` is true.
-unsafe impl Send for Target {}
-
-/// Which task may be interrupted right now; shared with the [`Worker`] so a
-/// task can end its interruptible part early (after replying).
-pub(crate) struct RunState {
-    /// Sequence number of the task in progress (0 when none).
-    pub(crate) running: AtomicU64,
-    /// An asynchronous KeyboardInterrupt was set and may not be raised yet.
-    pub(crate) interrupt_pending: AtomicBool,
-    /// The requests waiting in `block_until`, outermost first, each with
-    /// whether it was asked to stop (it raises KeyboardInterrupt once the
-    /// requests nested on top of it have returned).
-    waiting: Mutex<Vec<(u64, bool)>>,
-    /// How many entries of `waiting` are asked to stop (checked without
-    /// the lock while polling).
-    stops: AtomicUsize,
-    ident: AtomicU64,
-}
-
-impl RunState {
-    /// Asks the waiting request `seq` to stop; false if it is not waiting.
-    pub(crate) fn stop_waiting(&self, seq: u64) -> bool {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        match waiting.iter_mut().find(|(s, _)| *s == seq) {
-            Some((_, stop)) => {
-                if !*stop {
-                    *stop = true;
-                    self.stops.fetch_add(1, Ordering::AcqRel);
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether the waiting request `seq` was asked to stop.
-    fn asked_to_stop(&self, seq: u64) -> bool {
-        self.stops.load(Ordering::Acquire) > 0
-            && self.waiting.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|&(s, stop)| s == seq && stop)
-    }
-
-    fn push_waiting(&self, seq: u64) {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).push((seq, false));
-    }
-
-    fn pop_waiting(&self) {
-        let popped = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if let Some((_, true)) = popped {
-            self.stops.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    /// Ends the interruptible part of the current task, withdrawing an
-    /// interrupt that has not fired yet. Call with the GIL held.
-    pub(crate) fn settle(&self) {
-        self.running.store(0, Ordering::Release);
-        if self.interrupt_pending.swap(false, Ordering::AcqRel) {
-            // SAFETY: called on the context thread with the GIL held; the
-            // ident is this thread's.
-            unsafe { interp::clear_async_exception(self.ident.load(Ordering::Relaxed) as c_ulong) };
-        }
-    }
-
-    /// Whether an interrupt was delivered to the current task (it may have
-    /// fired already, or still wait for the next bytecode).
-    pub(crate) fn interrupt_delivered(&self) -> bool {
-        self.interrupt_pending.load(Ordering::Acquire)
-    }
-}
-
-pub(crate) struct Shared {
-    pub(crate) mailbox: Mailbox<Queued>,
-    pub(crate) run: Arc<RunState>,
-    next_seq: AtomicU64,
-    pub(crate) target: Mutex<Target>,
-    /// The context is stopping and its code did not end when asked: the
-    /// terminator (see [`crate::interrupt`]) stops it at every line.
-    pub(crate) doomed: AtomicBool,
-    /// Set once the thread has left this context for good (its interpreter
-    /// ended or waits for reuse); see [`Context::wait_ended`].
-    ended: (Mutex<bool>, Condvar),
-}
-
-impl Shared {
-    fn mark_ended(&self) {
-        *self.ended.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.ended.1.notify_all();
-    }
-}
-
-/// How a context thread reports that it is ready (interpreter id, native
-/// thread id) or why it could not start.
-type Ready = mpsc::Sender<Result<(i64, u64), String>>;
-
-/// A context for a thread to serve: a new thread's first, or the next one
-/// of a thread whose own-GIL interpreter waited for reuse.
-pub(crate) struct Assignment {
-    shared: Arc<Shared>,
-    opts: ContextOptions,
-    ready: Ready,
-}
+pub use crate::state::{ContextOptions, FnTask, Task};
 
 /// How long `stop_and_wait` lets the code end on its own after the first
 /// interrupt before it dooms the thread.
@@ -204,6 +49,7 @@ impl Context {
     /// Starts the thread and waits until its interpreter is ready. Python
     /// must be running ([`crate::runtime::start`]).
     pub fn start(opts: ContextOptions) -> Result<Context, String> {
+        crate::erlang_module::set_template_sink(|template| with_worker(|w| w.set_namespace_template(template)));
         if !crate::runtime::is_running() {
             return Err("python_not_running".into());
         }
@@ -587,6 +433,7 @@ fn serve(
     let ct = ContextThread { shared, ts, worker, sub_owner };
     // SAFETY (lifetime): CURRENT is cleared below, before `ct` goes away.
     CURRENT.with(|c| c.set(std::ptr::from_ref(&ct).cast::<ContextThread<'static>>()));
+    crate::state::set_serving(Some(&ct.shared));
     loop {
         match ct.next(|| false) {
             Some((seq, task)) => ct.run(seq, task),
@@ -594,6 +441,7 @@ fn serve(
             None => {}
         }
     }
+    crate::state::set_serving(None);
     CURRENT.with(|c| c.set(std::ptr::null()));
 
     let ContextThread { shared, worker, .. } = ct;
@@ -616,14 +464,6 @@ fn serve(
     worker.forget_thread();
     drop(worker);
     true
-}
-
-/// Whether the task running on this thread belongs to a context being
-/// stopped the hard way (see [`crate::interrupt`]).
-pub(crate) fn current_task_is_doomed() -> bool {
-    current_thread().is_some_and(|ct| {
-        ct.shared.doomed.load(Ordering::Acquire) && ct.shared.run.running.load(Ordering::Acquire) != 0
-    })
 }
 
 /// The sequence number of the request running on this thread (the

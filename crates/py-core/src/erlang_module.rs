@@ -70,6 +70,17 @@ pub fn set_bridge(bridge: Box<dyn Bridge>) {
     let _ = BRIDGE.set(bridge);
 }
 
+/// Stores a namespace template in the worker of the context running on
+/// this thread (`None`: no context runs here). The context module owns that
+/// state and installs the sink as its first context starts.
+pub(crate) type TemplateSink = fn(Option<PyObj>) -> Option<Result<(), PyErrInfo>>;
+
+static TEMPLATE_SINK: OnceLock<TemplateSink> = OnceLock::new();
+
+pub(crate) fn set_template_sink(sink: TemplateSink) {
+    let _ = TEMPLATE_SINK.set(sink);
+}
+
 /// Built-in modules that extend `erlang` (see [`extend`]).
 static EXTENSIONS: Mutex<Vec<&'static CStr>> = Mutex::new(Vec::new());
 
@@ -223,7 +234,7 @@ crate::fastcall_entry!(erlang_set_namespace_template, |py, _module, args| {
             return wrong_args(c"_set_namespace_template needs a dict or None");
         }
     };
-    match crate::context::with_worker(|w| w.set_namespace_template(template)) {
+    match TEMPLATE_SINK.get().and_then(|sink| sink(template)) {
         Some(Ok(())) => boolean(true),
         Some(Err(e)) => {
             raise(py, PyExc::RuntimeError, &format!("{}: {}", e.class, e.message));

@@ -23,8 +23,8 @@ use std::thread;
 
 use pyo3_ffi as ffi;
 
-use crate::context::Shared;
 use crate::interp;
+use crate::state::Shared;
 
 /// What the interrupter is asked to do.
 pub(crate) enum Order {
@@ -191,7 +191,7 @@ unsafe extern "C" fn terminator(
     _what: c_int,
     _arg: *mut ffi::PyObject,
 ) -> c_int {
-    if !crate::context::current_task_is_doomed() {
+    if !crate::state::current_task_is_doomed() {
         return 0;
     }
     // SAFETY: trace functions run with the GIL held on the traced thread.

@@ -67,8 +67,10 @@ mod interrupt;
 pub mod job;
 pub mod pool;
 pub mod release;
+mod run_state;
 pub mod runtime;
 pub mod sandbox;
+mod state;
 pub mod worker;
 
 pub use context::{

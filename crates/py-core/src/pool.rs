@@ -23,7 +23,7 @@ use std::sync::{mpsc, Mutex};
 use py_convert::{Attached, PyObj};
 use pyo3_ffi as ffi;
 
-use crate::context::Assignment;
+use crate::state::Assignment;
 
 static MAX_IDLE: AtomicUsize = AtomicUsize::new(4);
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use py_convert::{Attached, ErlTypes, Limits, PyErrInfo, PyObj};
 use pyo3_ffi as ffi;
 
-use crate::context::RunState;
 use crate::erlang_module;
 use crate::release::{Held, Owner};
+use crate::run_state::RunState;
 
 /// Bounds on the per-context caches (cleared wholesale when full: entries
 /// are cheap to rebuild, and typical programs use a handful).
