@@ -141,7 +141,7 @@ channel_unwatch(_, _) ->
 channel_watch(_) ->
     erlang:nif_error(nif_not_loaded).
 
-%% route.rs
+%% context.rs
 context_abandon(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
@@ -321,6 +321,6 @@ version() ->
 visible_names_set(_) ->
     erlang:nif_error(nif_not_loaded).
 
-%% route.rs
+%% context.rs
 watch_callers(_) ->
     erlang:nif_error(nif_not_loaded).

@@ -37,17 +37,13 @@ use py_core::erlang_module::raise_erlang;
 use py_core::{WaitError, Worker};
 use rustler::{Encoder, Env, ResourceArc, Term};
 
+use crate::atoms::{heavy, ok};
 use crate::context::ContextRes;
 use crate::enif::{self, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
 use crate::reply::{atom, binary, tuple};
 use crate::route::RouteState;
 use py_core::capi;
-
-rustler::atoms! {
-    ok,
-    heavy,
-}
 
 /// Results with more terms than this are copied on a dirty scheduler.
 const HEAVY_RESULT: usize = 4096;

@@ -13,24 +13,11 @@ use py_channel::{Buffer, BufferError, Queue, RecvError, SendError, SharedDict, W
 use py_convert::{Attached, ConvertError, PyObj};
 use rustler::{Binary, Encoder, Env, LocalPid, Monitor, NewBinary, OwnedEnv, ResourceArc, Term};
 
+use crate::atoms::{
+    busy, closed, empty, error, invalid_buffer, invalid_data, len, max_size, not_found, ok, pending, py_channel_ready,
+    size, write_failed,
+};
 use crate::enif::{self, NifEnv, RawTerm};
-
-rustler::atoms! {
-    ok,
-    error,
-    busy,
-    closed,
-    empty,
-    not_found,
-    size,
-    len,
-    max_size,
-    pending,
-    invalid_buffer,
-    invalid_data,
-    write_failed,
-    py_channel_ready,
-}
 
 /// A channel: terms (encoded) or bytes from Erlang to Python, and for byte
 /// channels bytes from Python to Erlang, which Erlang processes wait for

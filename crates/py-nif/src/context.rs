@@ -9,24 +9,13 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use py_core::{Context, ContextOptions, Mode};
 use rustler::{Encoder, Env, LocalPid, Monitor, ResourceArc, Term};
 
 use crate::atoms;
-
-rustler::atoms! {
-    worker,
-    owngil,
-    all,
-    invalid_mode,
-    interp_id,
-    thread_id,
-    mode,
-    busy,
-    stopping,
-}
+use crate::atoms::{all, busy, interp_id, invalid_mode, mode, owngil, stopping, thread_id, worker};
 
 pub struct ContextRes {
     pub ctx: Context,
@@ -43,7 +32,49 @@ impl rustler::Resource for ContextRes {
 
     /// A caller of one of this context's requests died.
     fn down<'a>(&'a self, _env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
-        crate::route::caller_died(self, &pid);
+        self.caller_died(&pid);
+    }
+}
+
+impl ContextRes {
+    /// A caller of requests on this context died: each is abandoned and
+    /// interrupted (nobody would read its result).
+    pub fn caller_died(&self, pid: &LocalPid) {
+        for seq in self.routes.of_caller(pid) {
+            self.routes.abandon(seq);
+            self.ctx.interrupt(Some(seq));
+        }
+    }
+}
+
+/// `watch_callers(MinAgeMs) -> ok`: monitors the callers of every request
+/// older than `MinAgeMs` (on every live context) that are not monitored
+/// yet; the requests of callers already dead are abandoned and
+/// interrupted. `py_context_registry` runs it periodically.
+#[rustler::nif]
+fn watch_callers(env: Env<'_>, min_age_ms: u64) -> rustler::Atom {
+    let before = Instant::now() - Duration::from_millis(min_age_ms);
+    for ctx in live_contexts() {
+        for pid in ctx.routes.monitor_older(env, &ctx, before) {
+            ctx.caller_died(&pid);
+        }
+    }
+    atoms::ok()
+}
+
+/// `context_abandon(Ctx, Seq) -> ok | not_running`: the caller of request
+/// `Seq` gives up (timeout): interrupts it if it runs, drops it if it has
+/// not started, and sends its later callbacks to `py_callback`.
+#[rustler::nif]
+fn context_abandon(ctx: Term<'_>, seq: u64) -> rustler::Atom {
+    let Some(ctx) = context_arg(ctx) else {
+        return atoms::not_running();
+    };
+    ctx.routes.abandon(seq);
+    if ctx.ctx.interrupt(Some(seq)) {
+        atoms::ok()
+    } else {
+        atoms::not_running()
     }
 }
 
@@ -158,7 +189,7 @@ fn context_forget(pid: LocalPid) -> rustler::Atom {
 fn context_interrupt<'a>(env: Env<'a>, ctx: Term<'a>, which: Term<'a>) -> Term<'a> {
     let seq = if which == all().encode(env) { None } else { which.decode::<u64>().ok() };
     if which != all().encode(env) && seq.is_none() {
-        return crate::request::bad_arg(env, "seq");
+        return crate::error::bad_arg(env, "seq");
     }
     match context_arg(ctx) {
         Some(res) if res.ctx.interrupt(seq) => atoms::ok().encode(env),

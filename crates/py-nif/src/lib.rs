@@ -33,6 +33,7 @@ pub mod callback;
 pub mod channel;
 pub mod context;
 pub mod enif;
+pub mod error;
 pub mod lend;
 pub mod objects;
 pub mod reply;

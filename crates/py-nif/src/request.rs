@@ -36,27 +36,17 @@ use py_core::{job, Worker};
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
+use crate::atoms::{context_stopped, env_wrong_interpreter, error, heavy, infinity, overloaded};
 use crate::callback;
 use crate::context::{context_arg, ContextRes};
 use crate::enif::{self, name_bytes, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
+use crate::error::bad_arg;
 use crate::lend::Loan;
 use crate::objects::{self, EnvRes, PyRefRes};
 use crate::reply::{self, outcome_term, send_reply, Outcome, Wrap};
 use crate::route::{self, RouteState};
 use crate::semaphore;
 use crate::tasks;
-
-rustler::atoms! {
-    ok,
-    error,
-    context_stopped,
-    bad_argument,
-    heavy,
-    overloaded,
-    env_wrong_interpreter,
-    py_response,
-    infinity,
-}
 
 // Request flags: the Erlang side gets them as macros in the generated
 // `src/py_nif_flags.hrl` (`make stub`), so they are written only here.
@@ -308,11 +298,6 @@ fn start_task(
     argv.extend(kw);
     started?;
     Ok(Outcome::Started)
-}
-
-pub fn bad_arg<'a>(env: Env<'a>, what: &str) -> Term<'a> {
-    let what = rustler::Atom::from_str(env, what).map(|a| a.encode(env)).unwrap_or_else(|_| what.encode(env));
-    (error(), (bad_argument(), what)).encode(env)
 }
 
 /// The namespace argument: a namespace resource or `undefined`.

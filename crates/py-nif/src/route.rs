@@ -10,9 +10,9 @@
 //! * A [`RouteState`] is one request's link to its caller: the gate, the
 //!   call-limiter slot it holds until it runs, and a monitor of the caller.
 //!   When the caller dies, its requests on that context are abandoned and
-//!   interrupted ([`caller_died`]): nobody would read their result. The
+//!   interrupted (`caller_died` in `context.rs`): nobody would read their result. The
 //!   monitor is set only once a request is older than a moment
-//!   (`watch_callers`, run periodically): monitoring every caller costs
+//!   (`watch_callers` in `context.rs`, run periodically): monitoring every caller costs
 //!   about half a microsecond per call, and short requests end before a
 //!   dead caller could matter.
 //! * [`Routes`] are a context's unfinished requests with a caller, by
@@ -21,13 +21,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustler::sys::ErlNifPid;
-use rustler::{Env, LocalPid, Monitor, ResourceArc, Term};
+use rustler::{Env, LocalPid, Monitor, Resource, ResourceArc, Term};
 
-use crate::atoms;
-use crate::context::ContextRes;
 use crate::semaphore;
 
 /// Whether a reply may still reach the process waiting for it.
@@ -160,7 +158,7 @@ impl Routes {
     /// Forgets a request that ended (or never ran): its slot is given back
     /// and its caller no longer monitored. `env` is the calling NIF's, or
     /// `None` on a thread the VM does not manage.
-    pub fn end(&self, env: Option<Env<'_>>, ctx: &ResourceArc<ContextRes>, seq: u64) {
+    pub fn end<R: Resource>(&self, env: Option<Env<'_>>, ctx: &ResourceArc<R>, seq: u64) {
         let state = self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
         if let Some(state) = state {
             state.release_slot();
@@ -176,7 +174,9 @@ impl Routes {
 
     /// Monitors (from `env`) the callers of requests opened before
     /// `before` that are not monitored yet; returns the callers found dead.
-    fn monitor_older(&self, env: Env<'_>, ctx: &ResourceArc<ContextRes>, before: Instant) -> Vec<LocalPid> {
+    /// (The monitors are set on `ctx`, the context's resource: its down
+    /// callback hears of the deaths.)
+    pub fn monitor_older<R: Resource>(&self, env: Env<'_>, ctx: &ResourceArc<R>, before: Instant) -> Vec<LocalPid> {
         let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let mut dead = Vec::new();
         for r in routes.values().filter(|r| r.opened < before) {
@@ -192,60 +192,21 @@ impl Routes {
         dead
     }
 
+    /// The caller of request `seq` stops waiting: its reply and later
+    /// callbacks are not sent to it, its limiter slot is free at once if it
+    /// has not started, and if it has not started it will not run.
+    pub fn abandon(&self, seq: u64) {
+        if let Some(state) = self.get(seq) {
+            state.gate.close();
+            if !state.started.load(Ordering::Acquire) {
+                state.release_slot();
+            }
+        }
+    }
+
     /// The requests whose caller is `pid`.
-    fn of_caller(&self, pid: &LocalPid) -> Vec<u64> {
+    pub fn of_caller(&self, pid: &LocalPid) -> Vec<u64> {
         let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
         routes.iter().filter(|(_, r)| LocalPid::from_c_arg(r.caller) == *pid).map(|(seq, _)| *seq).collect()
-    }
-}
-
-/// The caller of request `seq` stops waiting: its reply and later callbacks
-/// are not sent to it, its limiter slot is free at once if it has not
-/// started, and if it has not started it will not run.
-pub fn abandon(ctx: &ContextRes, seq: u64) {
-    if let Some(state) = ctx.routes.get(seq) {
-        state.gate.close();
-        if !state.started.load(Ordering::Acquire) {
-            state.release_slot();
-        }
-    }
-}
-
-/// A caller of requests on `ctx` died: each is abandoned and interrupted.
-pub fn caller_died(ctx: &ContextRes, pid: &LocalPid) {
-    for seq in ctx.routes.of_caller(pid) {
-        abandon(ctx, seq);
-        ctx.ctx.interrupt(Some(seq));
-    }
-}
-
-/// `watch_callers(MinAgeMs) -> ok`: monitors the callers of every request
-/// older than `MinAgeMs` (on every live context) that are not monitored
-/// yet; the requests of callers already dead are abandoned and
-/// interrupted. `py_context_registry` runs it periodically.
-#[rustler::nif]
-fn watch_callers(env: Env<'_>, min_age_ms: u64) -> rustler::Atom {
-    let before = Instant::now() - Duration::from_millis(min_age_ms);
-    for ctx in crate::context::live_contexts() {
-        for pid in ctx.routes.monitor_older(env, &ctx, before) {
-            caller_died(&ctx, &pid);
-        }
-    }
-    atoms::ok()
-}
-
-/// `context_abandon(Ctx, Seq) -> ok | not_running`: the caller of request
-/// `Seq` gives up (timeout): interrupts it if it runs, drops it if it has
-/// not started, and sends its later callbacks to `py_callback`.
-#[rustler::nif]
-fn context_abandon(ctx: Term<'_>, seq: u64) -> rustler::Atom {
-    let Some(ctx) = crate::context::context_arg(ctx) else {
-        return atoms::not_running();
-    };
-    abandon(&ctx, seq);
-    if ctx.ctx.interrupt(Some(seq)) {
-        atoms::ok()
-    } else {
-        atoms::not_running()
     }
 }

@@ -3,26 +3,13 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::atoms::{
+    allocator, auto, default, error, executable, faulthandler, free_threaded, gil, malloc, malloc_tuning, max_depth,
+    mimalloc, ok, pymalloc,
+};
 use py_convert::Limits;
 use py_core::{Allocator, RuntimeConfig};
 use rustler::{Encoder, Env, Term};
-
-rustler::atoms! {
-    ok,
-    error,
-    executable,
-    max_depth,
-    allocator,
-    malloc_tuning,
-    faulthandler,
-    auto,
-    default,
-    mimalloc,
-    pymalloc,
-    malloc,
-    gil,
-    free_threaded,
-}
 
 static MAX_DEPTH: AtomicUsize = AtomicUsize::new(py_convert::DEFAULT_MAX_DEPTH);
 

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, LocalPid, Term};
 
+use crate::atoms::{infinity, ok, overloaded};
 use crate::enif::MsgEnv;
 
 static MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -119,7 +120,7 @@ fn wake_one() {
     let mut env = MsgEnv::new();
     with_waiters(|w| {
         while let Some(pid) = w.pop() {
-            let msg = crate::reply::atom(env.env(), "py_semaphore_free");
+            let Some(msg) = crate::enif::make_atom(env.env(), "py_semaphore_free") else { return };
             // A failed send means the waiter is gone: try the next one.
             if env.send_and_clear(pid.as_c_arg(), msg) {
                 return;
@@ -128,8 +129,6 @@ fn wake_one() {
         }
     })
 }
-
-rustler::atoms! { ok, overloaded, infinity }
 
 /// `semaphore_set_max(N | infinity) -> ok`
 #[rustler::nif]
