@@ -71,6 +71,7 @@
 
 %% Loads the NIF once the Python is chosen (py_python:prepare/0); the
 %% application does it when it starts. Loading it again is ok.
+-spec load() -> ok | {error, {atom(), string()}}.
 load() ->
     case erlang:load_nif(filename:join(py_nif_loader:priv_dir(), "py_nif_impl"), 0) of
         {error, {reload, _}} -> ok;
@@ -78,249 +79,311 @@ load() ->
     end.
 
 %% channel.rs
+-spec buffer_close(reference()) -> atom().
 buffer_close(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec buffer_new(non_neg_integer()) -> term().
 buffer_new(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec buffer_write(term(), term()) -> term().
 buffer_write(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec byte_channel_new(non_neg_integer()) -> term().
 byte_channel_new(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% callback.rs
+-spec callback_name_set(term(), boolean()) -> atom().
 callback_name_set(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% callback.rs
+-spec callback_names_reset() -> atom().
 callback_names_reset() ->
     erlang:nif_error(nif_not_loaded).
 
 %% callback.rs
+-spec callback_reply(reference(), term()) -> term().
 callback_reply(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% callback.rs, dirty CPU scheduler
+-spec callback_reply_heavy(reference(), term()) -> atom().
 callback_reply_heavy(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_close(reference()) -> atom().
 channel_close(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_info(reference()) -> term().
 channel_info(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_new(non_neg_integer()) -> term().
 channel_new(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_send(reference(), term()) -> term().
 channel_send(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_send_bytes(reference(), binary()) -> term().
 channel_send_bytes(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_take_bytes(reference()) -> term().
 channel_take_bytes(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_unwatch(reference(), non_neg_integer()) -> atom().
 channel_unwatch(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec channel_watch(reference()) -> non_neg_integer().
 channel_watch(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec context_abandon(term(), non_neg_integer()) -> atom().
 context_abandon(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec context_call(term(), term(), term(), term(), term(), term(), term(), non_neg_integer(), term()) -> term().
 context_call(_, _, _, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs, dirty CPU scheduler
+-spec context_call_heavy(term(), term(), term(), term(), term(), term(), term(), non_neg_integer(), term()) -> term().
 context_call_heavy(_, _, _, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs, dirty I/O scheduler
+-spec context_create(term()) -> term().
 context_create(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs, dirty I/O scheduler
+-spec context_destroy(term(), non_neg_integer()) -> term().
 context_destroy(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec context_eval(term(), term(), term(), term(), term(), non_neg_integer(), term()) -> term().
 context_eval(_, _, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec context_exec(term(), term(), term(), term(), non_neg_integer(), term()) -> term().
 context_exec(_, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec context_forget(pid()) -> atom().
 context_forget(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec context_info(term()) -> term().
 context_info(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec context_interrupt(term(), term()) -> term().
 context_interrupt(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec context_new_env(term(), term()) -> term().
 context_new_env(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec context_ref(term()) -> term().
 context_ref(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
+-spec dup_fd(integer()) -> term().
 dup_fd(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% objects.rs
+-spec env_interp_id(reference()) -> integer().
 env_interp_id(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
+-spec execution_mode() -> atom().
 execution_mode() ->
     erlang:nif_error(nif_not_loaded).
 
 %% objects.rs, dirty I/O scheduler
+-spec flush_releases() -> atom().
 flush_releases() ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs, dirty I/O scheduler
+-spec init(term()) -> term().
 init(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% objects.rs
+-spec is_ref(term()) -> boolean().
 is_ref(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% vm_bridge.rs
+-spec logging_set_level(integer()) -> atom().
 logging_set_level(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec owngil_pool(non_neg_integer()) -> atom().
 owngil_pool(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec owngil_pool_info() -> {non_neg_integer(), non_neg_integer()}.
 owngil_pool_info() ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
+-spec owngil_supported() -> boolean().
 owngil_supported() ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
+-spec python_info() -> term().
 python_info() ->
     erlang:nif_error(nif_not_loaded).
 
 %% vm_bridge.rs
+-spec python_whereis(term()) -> term().
 python_whereis(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec ref_call_method(reference(), term(), term(), term(), term(), non_neg_integer()) -> term().
 ref_call_method(_, _, _, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% objects.rs
+-spec ref_context(reference()) -> term().
 ref_context(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec ref_getattr(reference(), term(), term(), non_neg_integer()) -> term().
 ref_getattr(_, _, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% request.rs
+-spec ref_to_term(reference(), term(), non_neg_integer()) -> term().
 ref_to_term(_, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% route.rs
+-spec reply_gate() -> reference().
 reply_gate() ->
     erlang:nif_error(nif_not_loaded).
 
 %% route.rs
+-spec reply_gate_close(reference()) -> atom().
 reply_gate_close(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
+-spec semaphore_acquire() -> term().
 semaphore_acquire() ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
+-spec semaphore_forget() -> atom().
 semaphore_forget() ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
+-spec semaphore_info() -> term().
 semaphore_info() ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
+-spec semaphore_release() -> atom().
 semaphore_release() ->
     erlang:nif_error(nif_not_loaded).
 
 %% semaphore.rs
+-spec semaphore_set_max(term()) -> term().
 semaphore_set_max(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec shared_dict_del(reference(), binary()) -> atom().
 shared_dict_del(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec shared_dict_destroy(reference()) -> atom().
 shared_dict_destroy(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec shared_dict_get(reference(), binary()) -> term().
 shared_dict_get(_, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec shared_dict_keys(reference()) -> term().
 shared_dict_keys(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec shared_dict_new() -> term().
 shared_dict_new() ->
     erlang:nif_error(nif_not_loaded).
 
 %% channel.rs
+-spec shared_dict_set(reference(), binary(), term()) -> term().
 shared_dict_set(_, _, _) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
+-spec subinterp_supported() -> boolean().
 subinterp_supported() ->
     erlang:nif_error(nif_not_loaded).
 
 %% vm_bridge.rs
+-spec tracing_set(boolean()) -> atom().
 tracing_set(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% runtime.rs
+-spec version() -> term().
 version() ->
     erlang:nif_error(nif_not_loaded).
 
 %% vm_bridge.rs
+-spec visible_names_set(term()) -> atom().
 visible_names_set(_) ->
     erlang:nif_error(nif_not_loaded).
 
 %% context.rs
+-spec watch_callers(non_neg_integer()) -> atom().
 watch_callers(_) ->
     erlang:nif_error(nif_not_loaded).

@@ -18,6 +18,63 @@ struct Nif {
     arity: usize,
     schedule: Option<String>,
     file: String,
+    /// Erlang types of the parameters (without the `Env`) and of the result,
+    /// from the Rust types.
+    params: Vec<String>,
+    result: String,
+}
+
+/// The Erlang type a Rust NIF parameter or result decodes from or encodes
+/// to (`term()` when the Rust type is a plain `Term`).
+fn erlang_type(rust: &str) -> String {
+    let t: String = rust.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = t.trim();
+    let t = t.strip_prefix("rustler::").unwrap_or(t);
+    if let Some(inner) = t.strip_prefix("NifResult<").and_then(|r| r.strip_suffix('>')) {
+        return erlang_type(inner);
+    }
+    if let Some(inner) = t.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        let parts: Vec<String> = split_top(inner).iter().map(|p| erlang_type(p)).collect();
+        return format!("{{{}}}", parts.join(", "));
+    }
+    if let Some(inner) = t.strip_prefix("Vec<").and_then(|r| r.strip_suffix('>')) {
+        return format!("[{}]", erlang_type(inner));
+    }
+    match t.split('<').next().unwrap_or(t) {
+        "ResourceArc" => "reference()",
+        "Binary" | "OwnedBinary" | "String" => "binary()",
+        "Atom" | "types::atom::Atom" => "atom()",
+        "LocalPid" => "pid()",
+        "bool" => "boolean()",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "non_neg_integer()",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "integer()",
+        "f64" | "f32" => "float()",
+        _ => "term()",
+    }
+    .to_string()
+}
+
+/// Splits at the top-level commas of a parameter list or tuple type.
+fn split_top(s: &str) -> Vec<String> {
+    let mut depth = 0usize;
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    for c in s.chars() {
+        match c {
+            '(' | '<' | '[' => {
+                depth += 1;
+                current.push(c)
+            }
+            ')' | '>' | ']' => {
+                depth = depth.saturating_sub(1);
+                current.push(c)
+            }
+            ',' if depth == 0 => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
 /// Finds the NIFs declared in one source file.
@@ -36,31 +93,29 @@ fn scan(source: &str, file: &str, out: &mut BTreeMap<String, Nif>) -> Result<(),
         let name: String = sig.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         let open = sig.find('(').ok_or("fn without parameters")?;
         let mut depth = 0usize;
-        let mut params = Vec::new();
-        let mut current = String::new();
-        for c in sig[open + 1..].chars() {
+        let mut close = None;
+        for (i, c) in sig[open + 1..].char_indices() {
             match c {
-                '(' | '<' | '[' => {
-                    depth += 1;
-                    current.push(c)
+                '(' | '<' | '[' => depth += 1,
+                ')' if depth == 0 => {
+                    close = Some(open + 1 + i);
+                    break;
                 }
-                ')' if depth == 0 => break,
-                ')' | '>' | ']' => {
-                    depth = depth.saturating_sub(1);
-                    current.push(c)
-                }
-                ',' if depth == 0 => params.push(std::mem::take(&mut current)),
-                _ => current.push(c),
+                ')' | '>' | ']' => depth = depth.saturating_sub(1),
+                _ => {}
             }
         }
-        params.push(current);
-        let arity = params
-            .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
+        let close = close.ok_or("unterminated parameter list")?;
+        let params: Vec<String> = split_top(&sig[open + 1..close])
+            .into_iter()
             .filter(|p| !p.split(':').nth(1).is_some_and(|ty| ty.trim().starts_with("Env")))
-            .count();
-        if out.insert(name.clone(), Nif { arity, schedule, file: file.to_string() }).is_some() {
+            .map(|p| erlang_type(p.split_once(':').map_or("", |(_, ty)| ty)))
+            .collect();
+        let after_params = &sig[close + 1..];
+        let body = after_params.find('{').ok_or("fn without body")?;
+        let result = after_params[..body].trim().strip_prefix("->").map_or("ok".to_string(), erlang_type);
+        let arity = params.len();
+        if out.insert(name.clone(), Nif { arity, schedule, file: file.to_string(), params, result }).is_some() {
             return Err(format!("{file}: NIF {name} declared twice"));
         }
         rest = &after[fn_at + 3..];
@@ -105,6 +160,7 @@ fn render(nifs: &BTreeMap<String, Nif>) -> String {
     s.push_str(concat!(
         "%% Loads the NIF once the Python is chosen (py_python:prepare/0); the\n",
         "%% application does it when it starts. Loading it again is ok.\n",
+        "-spec load() -> ok | {error, {atom(), string()}}.\n",
         "load() ->\n",
         "    case erlang:load_nif(filename:join(py_nif_loader:priv_dir(), \"py_nif_impl\"), 0) of\n",
         "        {error, {reload, _}} -> ok;\n",
@@ -118,7 +174,12 @@ fn render(nifs: &BTreeMap<String, Nif>) -> String {
             Some("DirtyCpu") => ", dirty CPU scheduler",
             _ => "",
         };
-        s.push_str(&format!("\n%% {}{sched}\n{name}({args}) ->\n    erlang:nif_error(nif_not_loaded).\n", nif.file));
+        s.push_str(&format!(
+            "\n%% {}{sched}\n-spec {name}({}) -> {}.\n{name}({args}) ->\n    erlang:nif_error(nif_not_loaded).\n",
+            nif.file,
+            nif.params.join(", "),
+            nif.result
+        ));
     }
     s
 }
@@ -220,9 +281,20 @@ mod tests {
         "#;
         let mut out = BTreeMap::new();
         scan(src, "x.rs", &mut out).unwrap();
-        assert_eq!(out["init"], Nif { arity: 1, schedule: Some("DirtyIo".into()), file: "x.rs".into() });
+        assert_eq!(
+            out["init"],
+            Nif {
+                arity: 1,
+                schedule: Some("DirtyIo".into()),
+                file: "x.rs".into(),
+                params: vec!["term()".into()],
+                result: "term()".into()
+            }
+        );
         assert_eq!(out["call"].arity, 3);
+        assert_eq!(out["call"].params, ["reference()", "term()", "{non_neg_integer(), non_neg_integer()}"]);
         assert_eq!(out["zero"].arity, 0);
+        assert_eq!(out["zero"].result, "boolean()");
     }
 
     #[test]
