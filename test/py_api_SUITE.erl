@@ -4,14 +4,10 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
--export([call_basic/1, call_name_forms/1, call_kwargs/1, call_shapes/1,
-         eval_forms/1, exec_then_call/1, python_errors/1, bad_arguments/1,
-         c_extensions_import/1, sys_executable/1, no_python_signal_handlers/1,
-         version_and_mode/1, timeout_interrupts/1, explicit_interrupt/1,
-         explicit_context/1, owngil_context/1, context_death/1,
-         dead_pool_context_is_replaced/1, concurrent_callers/1, large_arguments/1,
-         large_arguments_concurrently/1, tracebacks/1, log/2]).
+-export([all/0]).
+-export([call_basic/1, call_name_forms/1, call_kwargs/1, call_shapes/1, eval_forms/1, exec_then_call/1, python_errors/1, bad_arguments/1, c_extensions_import/1, sys_executable/1, no_python_signal_handlers/1, version_and_mode/1, timeout_interrupts/1, explicit_interrupt/1, explicit_context/1, owngil_context/1, context_death/1, dead_pool_context_is_replaced/1, concurrent_callers/1, large_arguments/1, large_arguments_concurrently/1, tracebacks/1, log/2]).
+
+-include("py_suite.hrl").
 
 all() ->
     [call_basic, call_name_forms, call_kwargs, call_shapes, eval_forms,
@@ -20,13 +16,6 @@ all() ->
      timeout_interrupts, explicit_interrupt, explicit_context, owngil_context,
      context_death, dead_pool_context_is_replaced, concurrent_callers,
      large_arguments, large_arguments_concurrently, tracebacks].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 call_basic(_) ->
     ?assertEqual({ok, 1.4142135623730951}, py:call(math, sqrt, [2.0])),

@@ -7,6 +7,10 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil}, nesting_through_the_default_pool,
      registry_from_erlang, erlang_is_bound_without_an_import, type_stub_covers_the_module,
@@ -24,21 +28,9 @@ groups() ->
              module_surface],
     py_test_groups:both_modes(Cases).
 
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
-
 init_per_testcase(_Case, Config) ->
     ok = py:register_function(add, fun([A, B]) -> A + B end),
     py_test_groups:context_for_case(Config, <<"import erlang">>).
-
-end_per_testcase(_Case, Config) ->
-    py_test_groups:stop_case_context(Config).
 
 eval(Config, Code) ->
     py_context:eval(?config(ctx, Config), Code).

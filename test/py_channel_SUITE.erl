@@ -6,6 +6,10 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil}, bad_handles, info_and_options].
 
@@ -79,21 +83,6 @@ groups() ->
               "    erlang.call('view_check')\n"
               "    view.release()\n"
               "    return len(buf)\n">>).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
-
-init_per_testcase(_Case, Config) ->
-    py_test_groups:context_for_case(Config, ?PY).
-
-end_per_testcase(_Case, Config) ->
-    py_test_groups:stop_case_context(Config).
 
 call(Config, Fun, Args) ->
     py_context:call(?config(ctx, Config), '__main__', Fun, Args, #{}, 30000).
@@ -276,3 +265,6 @@ info_and_options(_Config) ->
     #{closed := true} = py_channel:info(Ch),
     {ok, BC} = py_byte_channel:new(),
     #{pending := 0} = py_byte_channel:info(BC).
+
+init_per_testcase(_Case, Config) ->
+    py_test_groups:context_for_case(Config, ?PY).

@@ -6,6 +6,9 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil}, numpy_in_a_worker_context, numpy_refused_cleanly_in_owngil,
      owngil_isolation, env_from_another_interpreter, supervised_contexts].
@@ -16,21 +19,6 @@ groups() ->
              interrupt_targets_the_request, context_killed_mid_call, stop_mid_call,
              handles_on_context, interp_ids],
     py_test_groups:both_modes(Cases).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
-
-init_per_testcase(_Case, Config) ->
-    py_test_groups:context_for_case(Config, <<>>).
-
-end_per_testcase(_Case, Config) ->
-    py_test_groups:stop_case_context(Config).
 
 lifecycle(Config) ->
     Mode = ?config(mode, Config),

@@ -4,17 +4,11 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
--export([atoms/1, integers/1, bignums/1, floats/1, special_floats/1,
-         binaries/1, invalid_utf8/1, explicit_bytes/1, charlists/1,
-         lists_and_tuples/1, maps/1, big_map_erlang_to_python/1,
-         big_map_python_to_erlang/1, big_map_round_trip/1, colliding_keys/1,
-         nested_big_maps/1, big_binary/1, pids_round_trip/1, refs_round_trip/1,
-         pid_and_ref_types/1, sets_become_lists/1, nesting_limit_erlang/1,
-         nesting_limit_python/1, cyclic_python_value/1, unencodable_string/1,
-         terms_without_python_form/1, values_without_erlang_form/1,
-         unhashable_map_key/1, kwargs_and_locals/1, erlang_atom_objects/1,
-         numpy_like_tolist/1]).
+-export([all/0]).
+-export([atoms/1, integers/1, bignums/1, floats/1, special_floats/1, binaries/1, invalid_utf8/1, explicit_bytes/1, charlists/1, lists_and_tuples/1, maps/1, big_map_erlang_to_python/1, big_map_python_to_erlang/1, big_map_round_trip/1, colliding_keys/1, nested_big_maps/1, big_binary/1, pids_round_trip/1, refs_round_trip/1, pid_and_ref_types/1, sets_become_lists/1, nesting_limit_erlang/1, nesting_limit_python/1, cyclic_python_value/1, unencodable_string/1, terms_without_python_form/1, values_without_erlang_form/1, unhashable_map_key/1, kwargs_and_locals/1, erlang_atom_objects/1, numpy_like_tolist/1]).
+
+-define(PY_OWN_INIT_PER_SUITE, true).
+-include("py_suite.hrl").
 
 all() ->
     [atoms, integers, bignums, floats, special_floats, binaries, invalid_utf8,
@@ -36,9 +30,6 @@ add_path(Dir) ->
     Code = iolist_to_binary(["import sys\nif ", io_lib:format("~p", [Dir]),
                              " not in sys.path: sys.path.insert(0, ", io_lib:format("~p", [Dir]), ")"]),
     lists:foreach(fun(Ctx) -> ok = py:exec(Ctx, Code) end, py_context_router:contexts()).
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 %% Erlang -> Python -> Erlang through an identity function.
 ident(V) -> py:call(conv_helpers, ident, [V]).

@@ -7,17 +7,15 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
--export([faulthandler_is_on_by_default/1, segfault_prints_python_traceback/1,
-         segfault_in_owngil_context_prints_python_traceback/1, faulthandler_can_be_turned_off/1]).
+-export([all/0]).
+-export([faulthandler_is_on_by_default/1, segfault_prints_python_traceback/1, segfault_in_owngil_context_prints_python_traceback/1, faulthandler_can_be_turned_off/1]).
+
+-define(PY_OWN_END_PER_SUITE, true).
+-include("py_suite.hrl").
 
 all() ->
     [faulthandler_is_on_by_default, segfault_prints_python_traceback,
      segfault_in_owngil_context_prints_python_traceback, faulthandler_can_be_turned_off].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
 
 end_per_suite(_Config) ->
     ok.

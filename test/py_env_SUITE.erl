@@ -6,17 +6,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-include("py_suite.hrl").
+
 all() ->
     [exec_eval_call_share_a_process_namespace, processes_do_not_share, env_freed_with_process,
      handles_basics, handles_as_arguments, handles_in_containers, handle_released_when_collected,
      handle_errors, to_term_converts_what_it_can].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 exec_eval_call_share_a_process_namespace(_) ->
     ok = py:exec(<<"def greet(n):\n    return f'hi {n}'\nvisits = 0">>),
@@ -134,7 +129,6 @@ handle_errors(_) ->
     {ok, H} = py:eval(<<"object()">>),
     ?assertMatch({error, {'AttributeError', _}}, py:call_method(H, '__call__', [])),
     ?assertMatch({error, {'TypeError', _}}, py:call_method(H, '__eq__', [])).
-
 
 to_term_converts_what_it_can(_) ->
     {ok, H} = py:eval(<<"type('Box', (), {'__init__': lambda s: None})()">>),

@@ -8,6 +8,11 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_OWN_END_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil}, main_loop_api, async_call_and_gather, pool_affinity_and_kwargs,
      sandbox_blocks_process_creation, erlang_run_inside_a_call, blocking_sleep_is_interruptible,
@@ -19,15 +24,6 @@ groups() ->
        exceptions_and_cancellation_in_tasks, gather_and_wait_for, erlang_sleep_awaitable,
        callbacks_from_coroutines, context_serves_calls_while_the_loop_runs, spawn_task_from_python,
        namespaces_per_process, warnings_raised_in_loop_frames, tasks_survive_garbage_collection]).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
 
 init_per_testcase(_Case, Config) ->
     case ?config(mode, Config) of

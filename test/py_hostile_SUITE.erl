@@ -14,6 +14,11 @@
 %% Longest any case waits for something that must happen.
 -define(BOUND, 15000).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_OWN_END_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil},
      numpy_object_array_holding_itself, exception_class_names_within_the_atom_budget,
@@ -34,14 +39,6 @@ groups() ->
        code_blocked_in_c_is_reported_not_stopped, dead_callers_request_is_interrupted,
        interrupt_during_a_c_call_is_not_lost, huge_exception_messages_are_bounded,
        long_class_names_come_back_as_binaries, find_library_works_under_the_sandbox]).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) -> ok.
 
 init_per_testcase(_Case, Config) ->
     ok = py:register_function(add, fun([A, B]) -> A + B end),

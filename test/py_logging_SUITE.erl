@@ -7,6 +7,11 @@
 -compile([export_all, nowarn_export_all]).
 -export([log/2]).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_OWN_END_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [configure_logging_default_pool, {group, worker}, {group, owngil}].
 
@@ -14,15 +19,6 @@ groups() ->
     Cases = [records_reach_the_logger, levels_filter_before_sending, log_from_a_thread,
              spans_with_parents_events_and_errors, traced_decorator, tracing_off_records_nothing],
     py_test_groups:both_modes(Cases).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
 
 init_per_testcase(_Case, Config) ->
     #{level := Primary} = logger:get_primary_config(),

@@ -6,19 +6,14 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-include("py_suite.hrl").
+
 all() ->
     [cast_runs, cast_shapes, spawn_call_and_await, spawn_call_shapes, await_timeout,
      spawn_call_large_map, parallel_in_order, parallel_first_error, semaphore_limits,
      overloaded_when_full, overload_waiters_proceed, semaphore_manual, memory_stats,
      gc_calls, tracemalloc, execution_mode_reports_reality, capabilities,
      large_blocks_come_from_the_heap, spawn_call_and_cast_use_the_callers_namespace].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 %% A cast's effect is observed through a file it writes (no reply exists).
 cast_runs(Config) ->

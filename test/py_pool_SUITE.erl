@@ -6,17 +6,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-include("py_suite.hrl").
+
 all() ->
     [default_pool, sticky_routing, binding, nth_context, named_pools, pool_call_forms,
      owngil_pool, registrations, registrations_by_function, start_stop_default,
      dead_context_replaced].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 default_pool(_) ->
     {ok, N} = application:get_env(erlang_python, num_contexts),

@@ -6,6 +6,9 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil}, reactor_echo_200_clients, connection_limit, failing_protocol_closes_its_own,
      default_reactor_handoff, three_owngil_workers_one_socket, udp_serve, reactor_serve_and_run_fd,
@@ -48,21 +51,6 @@ groups() ->
                   "        await server.stop_serving(s)\n"
                   "    servers.clear()\n"
                   "    return 'stopped'\n">>).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
-
-init_per_testcase(_Case, Config) ->
-    py_test_groups:context_for_case(Config, <<>>).
-
-end_per_testcase(_Case, Config) ->
-    py_test_groups:stop_case_context(Config).
 
 listen() ->
     {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {reuseaddr, true}, {backlog, 256}]),

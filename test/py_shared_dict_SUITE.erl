@@ -6,6 +6,10 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [{group, worker}, {group, owngil}, erlang_side, gone_with_its_owner, destroyed_handles_are_badarg].
 
@@ -39,21 +43,6 @@ groups() ->
               "    for i in range(n):\n"
               "        d[key] = i\n"
               "    return d[key]\n">>).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
-
-init_per_testcase(_Case, Config) ->
-    py_test_groups:context_for_case(Config, ?PY).
-
-end_per_testcase(_Case, Config) ->
-    py_test_groups:stop_case_context(Config).
 
 call(Config, Fun, Args) ->
     py_context:call(?config(ctx, Config), '__main__', Fun, Args, #{}, 30000).
@@ -136,3 +125,6 @@ destroyed_handles_are_badarg(_Config) ->
     ?assertError(badarg, py:shared_dict_get(make_ref(), <<"k">>)),
     {ok, Ch} = py_channel:new(),
     ?assertError(badarg, py:shared_dict_keys(Ch)).
+
+init_per_testcase(_Case, Config) ->
+    py_test_groups:context_for_case(Config, ?PY).

@@ -6,6 +6,11 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-define(PY_OWN_INIT_PER_TESTCASE, true).
+-define(PY_OWN_END_PER_TESTCASE, true).
+-define(PY_BOTH_MODES, <<>>).
+-include("py_suite.hrl").
+
 all() ->
     [erlang_side, counters_are_atomic, entry_cap, reserved_key,
      {group, worker}, {group, owngil}].
@@ -13,15 +18,6 @@ all() ->
 groups() ->
     Cases = [python_side, both_sides_share, python_counters_from_threads],
     py_test_groups:both_modes(Cases).
-
-init_per_suite(Config) -> py_test_groups:init_suite(Config).
-
-end_per_suite(Config) -> py_test_groups:end_suite(Config).
-
-init_per_group(Mode, Config) -> py_test_groups:init_group(Mode, Config).
-
-end_per_group(_, _Config) ->
-    ok.
 
 init_per_testcase(_Case, Config) ->
     ok = py:state_clear(),

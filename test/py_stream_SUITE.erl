@@ -7,6 +7,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-include("py_suite.hrl").
+
 all() ->
     [collect_sync_and_async, kwargs_and_eval, hundred_thousand_to_a_slow_owner, cancel_runs_finally,
      errors_end_the_stream, another_owner, owner_death_stops_the_generator, lists_and_iterables,
@@ -33,13 +35,6 @@ all() ->
               "    raise ValueError('broke after %d' % n)\n"
               "def a_list(n):\n"
               "    return list(range(n))\n">>).
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 init_per_testcase(_Case, Config) ->
     ok = py:exec(?PY),

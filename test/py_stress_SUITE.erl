@@ -6,16 +6,11 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-include("py_suite.hrl").
+
 all() ->
     [thousand_callers, killed_callers_leak_nothing, stopped_contexts_leak_no_thread,
      memory_is_flat].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(erlang_python).
 
 %% 1 000 processes, 100 calls each, all at once: every answer right.
 thousand_callers(_) ->

@@ -410,6 +410,30 @@ impl<'a> Submit<'a> {
 
 /// Reads a job from the NIF's arguments (`py_core::job`), or the
 /// `{error, {bad_argument, What}}` term.
+/// Where a call goes: the arguments `context_call/9` and
+/// `context_call_heavy/9` share after the call itself.
+struct CallTarget<'a> {
+    ctx: Term<'a>,
+    tag: Term<'a>,
+    namespace: Term<'a>,
+    flags: u32,
+    deadline: Term<'a>,
+}
+
+/// Reads a call (`[Module, Function, Args, Kwargs]`) and where it goes, as
+/// both call NIFs do.
+fn read_call<'a>(
+    env: Env<'a>,
+    [module_name, function_name, call_args, call_kwargs]: [Term<'a>; 4],
+    target: CallTarget<'a>,
+) -> Result<(job::Job<RawTerm>, Submit<'a>), Term<'a>> {
+    let call = read_job(env, |src| {
+        job::call(src, module_name.as_c_arg(), function_name.as_c_arg(), call_args.as_c_arg(), call_kwargs.as_c_arg())
+    })?;
+    let CallTarget { ctx, tag, namespace, flags, deadline } = target;
+    Ok((call, Submit::new(env, ctx, tag, namespace, flags, deadline)?))
+}
+
 fn read_job<'a>(
     env: Env<'a>,
     read: impl FnOnce(&EnvSource) -> Result<job::Job<RawTerm>, job::BadArgument>,
@@ -446,15 +470,9 @@ fn context_call<'a>(
     flags: u32,
     deadline: Term<'a>,
 ) -> Term<'a> {
-    let call = read_job(env, |src| {
-        job::call(src, module_name.as_c_arg(), function_name.as_c_arg(), call_args.as_c_arg(), call_kwargs.as_c_arg())
-    });
-    let call = match call {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
-        Ok(s) => s,
+    let target = CallTarget { ctx, tag, namespace, flags, deadline };
+    let (call, submit) = match read_call(env, [module_name, function_name, call_args, call_kwargs], target) {
+        Ok(parts) => parts,
         Err(e) => return e,
     };
     if let job::Job::Call { args, kwargs, .. } = &call {
@@ -491,18 +509,13 @@ fn context_call_heavy<'a>(
     flags: u32,
     deadline: Term<'a>,
 ) -> Term<'a> {
-    let call = read_job(env, |src| {
-        job::call(src, module_name.as_c_arg(), function_name.as_c_arg(), call_args.as_c_arg(), call_kwargs.as_c_arg())
-    });
-    let (module, func, args, kwargs) = match call {
-        Ok(job::Job::Call { module, func, args, kwargs }) => (module, func, args, kwargs),
-        Ok(_) => return bad_arg(env, "args"),
-        Err(e) => return e,
-    };
-    let submit = match Submit::new(env, ctx, tag, namespace, flags, deadline) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
+    let target = CallTarget { ctx, tag, namespace, flags, deadline };
+    let (module, func, args, kwargs, submit) =
+        match read_call(env, [module_name, function_name, call_args, call_kwargs], target) {
+            Ok((job::Job::Call { module, func, args, kwargs }, submit)) => (module, func, args, kwargs, submit),
+            Ok(_) => return bad_arg(env, "args"),
+            Err(e) => return e,
+        };
     let loan = Arc::new(Loan::offer(NifEnv::of(env), args, kwargs));
     let job = Job::LentCall { module, func, loan: loan.clone() };
     let submitted = submit.send(MsgEnv::new(), job);
