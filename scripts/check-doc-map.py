@@ -47,6 +47,9 @@ def main():
                 else:
                     path = token
                 checked += 1
+                if token.startswith("../"):
+                    missing.append(f"docs/architecture.md:{number}: `{token}` points outside the repository")
+                    continue
                 if not os.path.exists(os.path.join(ROOT, path)) and not any(
                     f == token or f.endswith("/" + token) for f in sources
                 ):

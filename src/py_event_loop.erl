@@ -49,11 +49,11 @@ get_loop() ->
 %% @doc Submits `Module.Function(*Args, **Kwargs)' to the loop: a coroutine
 %% becomes a task, a plain function is called. Returns the reference of the
 %% `{async_result, Ref, Result}' message.
--spec create_task(py:name(), py:name(), list()) -> reference().
+-spec create_task(py_call:name(), py_call:name(), list()) -> reference().
 create_task(Module, Function, Args) ->
     create_task(Module, Function, Args, #{}).
 
--spec create_task(py:name(), py:name(), list(), map()) -> reference().
+-spec create_task(py_call:name(), py_call:name(), list(), map()) -> reference().
 create_task(Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
     _ = case get_loop() of
@@ -89,25 +89,25 @@ stop(Loop) ->
     stop_loop(Loop, erlang:erase({?MODULE, Loop})).
 
 %% @doc create_task/4 on a given loop.
--spec create_task(loop(), py:name(), py:name(), list(), map()) -> reference().
+-spec create_task(loop(), py_call:name(), py_call:name(), list(), map()) -> reference().
 create_task(Loop, Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
     _ = py_loop:submit(Loop, Ref, Module, Function, Args, Kwargs),
     Ref.
 
 %% @doc run/4 on a given loop.
--spec run(loop(), py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
+-spec run(loop(), py_call:name(), py_call:name(), list(), map()) -> {ok, term()} | {error, term()}.
 run(Loop, Module, Function, Args, Opts) ->
     Ref = create_task(Loop, Module, Function, Args, maps:get(kwargs, Opts, #{})),
     py_loop:await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
 
 %% @doc `create_task' then `await' (options: `timeout', default 5000 ms,
 %% and `kwargs').
--spec run(py:name(), py:name(), list()) -> {ok, term()} | {error, term()}.
+-spec run(py_call:name(), py_call:name(), list()) -> {ok, term()} | {error, term()}.
 run(Module, Function, Args) ->
     run(Module, Function, Args, #{}).
 
--spec run(py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
+-spec run(py_call:name(), py_call:name(), list(), map()) -> {ok, term()} | {error, term()}.
 run(Module, Function, Args, Opts) ->
     Ref = create_task(Module, Function, Args, maps:get(kwargs, Opts, #{})),
     py_loop:await(Ref, maps:get(timeout, Opts, ?DEFAULT_AWAIT)).
@@ -123,11 +123,11 @@ await(Ref, Timeout) ->
     py_loop:await(Ref, Timeout).
 
 %% @doc Fire and forget: the task's outcome is not reported.
--spec spawn_task(py:name(), py:name(), list()) -> ok.
+-spec spawn_task(py_call:name(), py_call:name(), list()) -> ok.
 spawn_task(Module, Function, Args) ->
     spawn_task(Module, Function, Args, #{}).
 
--spec spawn_task(py:name(), py:name(), list(), map()) -> ok.
+-spec spawn_task(py_call:name(), py_call:name(), list(), map()) -> ok.
 spawn_task(Module, Function, Args, Kwargs) ->
     _ = case get_loop() of
             {ok, Loop} -> py_loop:submit(Loop, undefined, Module, Function, Args, Kwargs);

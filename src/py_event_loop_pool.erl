@@ -41,11 +41,11 @@ get_loop() ->
         Loops -> {ok, element(erlang:phash2(self(), tuple_size(Loops)) + 1, Loops)}
     end.
 
--spec create_task(py:name(), py:name(), list()) -> reference().
+-spec create_task(py_call:name(), py_call:name(), list()) -> reference().
 create_task(Module, Function, Args) ->
     create_task(Module, Function, Args, #{}).
 
--spec create_task(py:name(), py:name(), list(), map()) -> reference().
+-spec create_task(py_call:name(), py_call:name(), list(), map()) -> reference().
 create_task(Module, Function, Args, Kwargs) ->
     Ref = py_nif:reply_gate(),
     _ = case get_loop() of
@@ -54,11 +54,11 @@ create_task(Module, Function, Args, Kwargs) ->
         end,
     Ref.
 
--spec run(py:name(), py:name(), list()) -> {ok, term()} | {error, term()}.
+-spec run(py_call:name(), py_call:name(), list()) -> {ok, term()} | {error, term()}.
 run(Module, Function, Args) ->
     run(Module, Function, Args, #{}).
 
--spec run(py:name(), py:name(), list(), map()) -> {ok, term()} | {error, term()}.
+-spec run(py_call:name(), py_call:name(), list(), map()) -> {ok, term()} | {error, term()}.
 run(Module, Function, Args, Opts) ->
     Ref = create_task(Module, Function, Args, maps:get(kwargs, Opts, #{})),
     await(Ref, maps:get(timeout, Opts, 5000)).
@@ -71,11 +71,11 @@ await(Ref) ->
 await(Ref, Timeout) ->
     py_loop:await(Ref, Timeout).
 
--spec spawn_task(py:name(), py:name(), list()) -> ok.
+-spec spawn_task(py_call:name(), py_call:name(), list()) -> ok.
 spawn_task(Module, Function, Args) ->
     spawn_task(Module, Function, Args, #{}).
 
--spec spawn_task(py:name(), py:name(), list(), map()) -> ok.
+-spec spawn_task(py_call:name(), py_call:name(), list(), map()) -> ok.
 spawn_task(Module, Function, Args, Kwargs) ->
     case get_loop() of
         {ok, Loop} -> _ = py_loop:submit(Loop, undefined, Module, Function, Args, Kwargs), ok;

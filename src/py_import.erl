@@ -25,12 +25,12 @@ start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
 %% @doc Imports `Module' in every interpreter, now and later.
--spec ensure_imported(py:name()) -> ok | {error, term()}.
+-spec ensure_imported(py_call:name()) -> ok | {error, term()}.
 ensure_imported(Module) ->
     ensure_imported(Module, all).
 
 %% @doc Imports `Module' everywhere and checks it has `Function'.
--spec ensure_imported(py:name(), py:name() | all) -> ok | {error, term()}.
+-spec ensure_imported(py_call:name(), py_call:name() | all) -> ok | {error, term()}.
 ensure_imported(Module, Function) ->
     case {name(Module), fun_name(Function)} of
         {<<"__main__">>, _} ->
@@ -49,11 +49,11 @@ ensure_imported(Module, Function) ->
             {error, {invalid_import, {Module, Function}}}
     end.
 
--spec is_imported(py:name()) -> boolean().
+-spec is_imported(py_call:name()) -> boolean().
 is_imported(Module) ->
     lists:keymember(name(Module), 1, all_imports()).
 
--spec is_imported(py:name(), py:name()) -> boolean().
+-spec is_imported(py_call:name(), py_call:name()) -> boolean().
 is_imported(Module, Function) ->
     lists:member({name(Module), fun_name(Function)}, all_imports()).
 

@@ -39,14 +39,14 @@
 -define(IDLE_TIMEOUT, 30000).
 
 %% @doc Starts streaming `Module.Function(*Args, **Kwargs)' to `Owner'.
--spec start(py:name(), py:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
+-spec start(py_call:name(), py_call:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
 start(Module, Function, Args, Kwargs, Owner) when is_pid(Owner) ->
     source(py_call:call(Module, Function, Args, Kwargs), Owner);
 start(_Module, _Function, _Args, _Kwargs, _Owner) ->
     {error, {bad_argument, owner}}.
 
 %% @doc start/5 with the generator made (and run) in context `Ctx'.
--spec start(pid(), py:name(), py:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
+-spec start(pid(), py_call:name(), py_call:name(), list(), map(), pid()) -> {ok, reference()} | {error, term()}.
 start(Ctx, Module, Function, Args, Kwargs, Owner) when is_pid(Ctx), is_pid(Owner) ->
     source(py_call:context_call(Ctx, Module, Function, Args, Kwargs), Owner);
 start(Ctx, _Module, _Function, _Args, _Kwargs, Owner) when is_pid(Owner) ->
@@ -57,7 +57,7 @@ start(_Ctx, _Module, _Function, _Args, _Kwargs, _Owner) ->
 %% @doc Collects every value of the stream of `Module.Function(*Args,
 %% **Kwargs)'. An error after some values were received keeps them:
 %% `{error, {partial, Values, Reason}}'.
--spec collect({py:name(), py:name(), list(), map()}, timeout()) -> {ok, list()} | {error, term()}.
+-spec collect({py_call:name(), py_call:name(), list(), map()}, timeout()) -> {ok, list()} | {error, term()}.
 collect({Module, Function, Args, Kwargs}, Idle) ->
     case start(Module, Function, Args, Kwargs, self()) of
         {ok, Ref} -> gather(Ref, Idle, []);
