@@ -119,11 +119,11 @@ is_owngil_enabled() ->
 
 init(#{size := Size, owngil := OwnGil}) ->
     process_flag(trap_exit, true),
-    Mode = case OwnGil andalso py:subinterp_supported() of
+    Mode = case OwnGil andalso py_nif:subinterp_supported() of
                true -> owngil;
                false -> worker
            end,
-    Started = [start_one(Mode) || _ <- lists:seq(1, max(1, Size))],
+    Started = [start_one(Mode) || _ <- lists:seq(1, Size)],
     case [E || {error, _} = E <- Started] of
         [] ->
             Loops = [{Loop, Tag} || {ok, Loop, Tag} <- Started],

@@ -19,7 +19,7 @@
 //! that should answer dies first, the ticket is collected and the waiting
 //! Python code gets `erlang.ErlangError` instead of waiting forever. A
 //! caller that gives up on its request (timeout) closes its route first
-//! ([`crate::route::abandon`]), so later callbacks of that request go to
+//! ([`crate::route::Routes::abandon`]), so later callbacks of that request go to
 //! `py_callback`.
 
 use std::cell::Cell;

@@ -14,10 +14,11 @@ use py_convert::{Attached, ConvertError, PyObj};
 use rustler::{Binary, Encoder, Env, LocalPid, Monitor, NewBinary, OwnedEnv, ResourceArc, Term};
 
 use crate::atoms::{
-    busy, closed, empty, error, invalid_buffer, invalid_data, len, max_size, not_found, ok, pending, py_channel_ready,
-    size, write_failed,
+    busy, closed, empty, invalid_buffer, invalid_data, len, max_size, not_found, ok, pending, py_channel_ready, size,
+    write_failed,
 };
 use crate::enif::{self, NifEnv, RawTerm};
+use crate::error::NifError;
 
 /// A channel: terms (encoded) or bytes from Erlang to Python, and for byte
 /// channels bytes from Python to Erlang, which Erlang processes wait for
@@ -85,7 +86,7 @@ fn send_result(env: Env<'_>, r: Result<(), SendError>) -> Term<'_> {
     match r {
         Ok(()) => ok().encode(env),
         Err(SendError::Busy) => busy().encode(env),
-        Err(SendError::Closed) => (error(), closed()).encode(env),
+        Err(SendError::Closed) => NifError::Atom(closed()).encode(env),
     }
 }
 
@@ -93,7 +94,7 @@ fn send_result(env: Env<'_>, r: Result<(), SendError>) -> Term<'_> {
 #[rustler::nif]
 fn channel_send<'a>(env: Env<'a>, ch: ResourceArc<ChannelRes>, term: Term<'a>) -> Term<'a> {
     let Some(bytes) = enif::term_to_binary(NifEnv::of(env), term.as_c_arg()) else {
-        return (error(), invalid_data()).encode(env);
+        return NifError::Atom(invalid_data()).encode(env);
     };
     send_result(env, ch.inbound.send(bytes))
 }
@@ -108,15 +109,15 @@ fn channel_send_bytes<'a>(env: Env<'a>, ch: ResourceArc<ChannelRes>, data: Binar
 /// bytes Python sent on a byte channel.
 #[rustler::nif]
 fn channel_take_bytes(env: Env<'_>, ch: ResourceArc<ChannelRes>) -> Term<'_> {
-    let Some(out) = &ch.outbound else { return (error(), closed()).encode(env) };
+    let Some(out) = &ch.outbound else { return NifError::Atom(closed()).encode(env) };
     match out.try_recv() {
         Ok(bytes) => {
             let mut bin = NewBinary::new(env, bytes.len());
             bin.as_mut_slice().copy_from_slice(&bytes);
             (ok(), Binary::from(bin)).encode(env)
         }
-        Err(RecvError::Empty) => (error(), empty()).encode(env),
-        Err(RecvError::Closed) => (error(), closed()).encode(env),
+        Err(RecvError::Empty) => NifError::Atom(empty()).encode(env),
+        Err(RecvError::Closed) => NifError::Atom(closed()).encode(env),
     }
 }
 
@@ -184,12 +185,12 @@ fn buffer_new(env: Env<'_>, hint: usize) -> Term<'_> {
 /// invalid_data | closed | write_failed}`.
 #[rustler::nif]
 fn buffer_write<'a>(env: Env<'a>, buf: Term<'a>, data: Term<'a>) -> Term<'a> {
-    let Ok(buf) = buf.decode::<ResourceArc<BufferRes>>() else { return (error(), invalid_buffer()).encode(env) };
-    let Ok(data) = data.decode::<Binary>() else { return (error(), invalid_data()).encode(env) };
+    let Ok(buf) = buf.decode::<ResourceArc<BufferRes>>() else { return NifError::Atom(invalid_buffer()).encode(env) };
+    let Ok(data) = data.decode::<Binary>() else { return NifError::Atom(invalid_data()).encode(env) };
     match buf.buffer.write(data.as_slice()) {
         Ok(()) => ok().encode(env),
-        Err(BufferError::Closed) => (error(), closed()).encode(env),
-        Err(BufferError::Pinned) => (error(), write_failed()).encode(env),
+        Err(BufferError::Closed) => NifError::Atom(closed()).encode(env),
+        Err(BufferError::Pinned) => NifError::Atom(write_failed()).encode(env),
     }
 }
 
@@ -253,7 +254,7 @@ fn shared_dict_set<'a>(
 ) -> rustler::NifResult<Term<'a>> {
     let dict = live(&d)?;
     let Some(bytes) = enif::term_to_binary(NifEnv::of(env), value.as_c_arg()) else {
-        return Ok((error(), invalid_data()).encode(env));
+        return Ok(NifError::Atom(invalid_data()).encode(env));
     };
     dict.set(key.as_slice().to_vec(), bytes).map_err(|_| rustler::Error::BadArg)?;
     Ok(ok().encode(env))

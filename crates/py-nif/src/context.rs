@@ -15,7 +15,8 @@ use py_core::{Context, ContextOptions, Mode};
 use rustler::{Encoder, Env, LocalPid, Monitor, ResourceArc, Term};
 
 use crate::atoms;
-use crate::atoms::{all, busy, interp_id, invalid_mode, mode, owngil, stopping, thread_id, worker};
+use crate::atoms::{all, busy, interp_id, mode, owngil, stopping, thread_id, worker};
+use crate::error::NifError;
 
 pub struct ContextRes {
     pub ctx: Context,
@@ -109,7 +110,7 @@ fn context_create<'a>(env: Env<'a>, requested: Term<'a>) -> Term<'a> {
     } else if requested == owngil().encode(env) {
         Mode::OwnGil
     } else {
-        return (atoms::error(), (invalid_mode(), requested)).encode(env);
+        return NifError::InvalidMode(requested).encode(env);
     };
     let opts = ContextOptions {
         mode,
@@ -170,7 +171,7 @@ fn context_destroy<'a>(env: Env<'a>, ctx: Term<'a>, grace_ms: u64) -> Term<'a> {
         return atoms::ok().encode(env);
     }
     let detail = if res.ctx.is_doomed() { "ignores interrupts or is blocked in C" } else { "still running" };
-    (atoms::error(), (atoms::not_stopped(), detail)).encode(env)
+    NifError::NotStopped(detail).encode(env)
 }
 
 /// `context_forget(Pid) -> ok`: the context's process is gone: the context

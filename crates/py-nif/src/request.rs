@@ -36,11 +36,12 @@ use py_core::{job, Worker};
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
 
-use crate::atoms::{context_stopped, env_wrong_interpreter, error, heavy, infinity, overloaded};
+use crate::atoms::{heavy, infinity};
 use crate::callback;
 use crate::context::{context_arg, ContextRes};
 use crate::enif::{self, name_bytes, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::error::bad_arg;
+use crate::error::NifError;
 use crate::lend::Loan;
 use crate::objects::{self, EnvRes, PyRefRes};
 use crate::reply::{self, outcome_term, send_reply, Outcome, Wrap};
@@ -333,7 +334,7 @@ impl<'a> Submit<'a> {
             Some(deadline.decode::<i64>().map_err(|_| bad_arg(env, "deadline"))?)
         };
         let Some(ctx) = context_arg(ctx) else {
-            return Err((error(), context_stopped()).encode(env));
+            return Err(NifError::ContextStopped.encode(env));
         };
         Submit::with_context(env, ctx, tag, namespace, flags, deadline)
     }
@@ -349,7 +350,7 @@ impl<'a> Submit<'a> {
         let namespace = namespace_arg(env, namespace).map_err(|_| bad_arg(env, "env"))?;
         if let Some(ns) = &namespace {
             if ns.globals.interp_id() != ctx.ctx.interp_id() {
-                return Err((error(), env_wrong_interpreter()).encode(env));
+                return Err(NifError::EnvWrongInterpreter.encode(env));
             }
         }
         Ok(Submit { env, ctx, tag, flags, namespace, deadline })
@@ -363,13 +364,13 @@ impl<'a> Submit<'a> {
         } else {
             match enif::self_pid(NifEnv::of(env)) {
                 Some(p) => Some(p),
-                None => return (error(), context_stopped()).encode(env),
+                None => return NifError::ContextStopped.encode(env),
             }
         };
         let counted = self.flags & FLAG_COUNTED != 0;
         if counted {
             if let Err((current, max)) = semaphore::try_acquire_or_wait(caller) {
-                return (error(), (overloaded(), current, max)).encode(env);
+                return NifError::Overloaded { running: current, max }.encode(env);
             }
         }
         let gate = route::gate_of(self.tag);
@@ -402,7 +403,7 @@ impl<'a> Submit<'a> {
                 if counted && caller.is_none() {
                     semaphore::release();
                 }
-                (error(), context_stopped()).encode(env)
+                NifError::ContextStopped.encode(env)
             }
         }
     }

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::atoms::{
-    allocator, auto, default, error, executable, faulthandler, free_threaded, gil, malloc, malloc_tuning, max_depth,
-    mimalloc, ok, pymalloc,
+    allocator, auto, default, executable, faulthandler, free_threaded, gil, malloc, malloc_tuning, max_depth, mimalloc,
+    ok, pymalloc,
 };
+use crate::error::NifError;
 use py_convert::Limits;
 use py_core::{Allocator, RuntimeConfig};
 use rustler::{Encoder, Env, Term};
@@ -38,7 +39,7 @@ fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
         if let Ok(v) = opts.map_get(executable()) {
             match text(v) {
                 Some(p) => config.executable = Some(PathBuf::from(p)),
-                None => return (error(), (executable(), v)).encode(env),
+                None => return NifError::BadSetting(executable(), v).encode(env),
             }
         }
         if let Ok(v) = opts.map_get(allocator()) {
@@ -53,31 +54,31 @@ fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
             .find(|(a, _)| v == a.encode(env));
             match choice {
                 Some((_, a)) => config.allocator = a,
-                None => return (error(), (allocator(), v)).encode(env),
+                None => return NifError::BadSetting(allocator(), v).encode(env),
             }
         }
         if let Ok(v) = opts.map_get(malloc_tuning()) {
             match v.decode::<bool>() {
                 Ok(tune) => config.keep_malloc_thresholds = !tune,
-                Err(_) => return (error(), (malloc_tuning(), v)).encode(env),
+                Err(_) => return NifError::BadSetting(malloc_tuning(), v).encode(env),
             }
         }
         if let Ok(v) = opts.map_get(faulthandler()) {
             match v.decode::<bool>() {
                 Ok(on) => config.faulthandler = on,
-                Err(_) => return (error(), (faulthandler(), v)).encode(env),
+                Err(_) => return NifError::BadSetting(faulthandler(), v).encode(env),
             }
         }
         if let Ok(v) = opts.map_get(max_depth()) {
             match v.decode::<usize>() {
                 Ok(n) if n > 0 && n <= py_convert::MAX_CONFIGURABLE_DEPTH => MAX_DEPTH.store(n, Ordering::Relaxed),
-                _ => return (error(), (max_depth(), v)).encode(env),
+                _ => return NifError::BadSetting(max_depth(), v).encode(env),
             }
         }
     }
     match py_core::runtime::start(&config) {
         Ok(_) => ok().encode(env),
-        Err(e) => (error(), e).encode(env),
+        Err(e) => NifError::Text(&e).encode(env),
     }
 }
 
@@ -86,7 +87,7 @@ fn init<'a>(env: Env<'a>, opts: Term<'a>) -> Term<'a> {
 fn version<'a>(env: Env<'a>) -> Term<'a> {
     match py_core::runtime::info() {
         Some(i) => (ok(), i.version).encode(env),
-        None => (error(), rustler::Atom::from_str(env, "python_not_running").unwrap_or(error())).encode(env),
+        None => NifError::Named("python_not_running").encode(env),
     }
 }
 
@@ -94,7 +95,7 @@ fn version<'a>(env: Env<'a>) -> Term<'a> {
 #[rustler::nif]
 fn python_info<'a>(env: Env<'a>) -> rustler::NifResult<Term<'a>> {
     let Some(i) = py_core::runtime::info() else {
-        return Ok((error(), rustler::Atom::from_str(env, "python_not_running")?).encode(env));
+        return Ok(NifError::Named("python_not_running").encode(env));
     };
     let key = |k: &str| rustler::Atom::from_str(env, k).map(|a| a.encode(env));
     Term::map_from_pairs(
@@ -146,6 +147,6 @@ fn dup_fd(env: Env<'_>, fd: i32) -> Term<'_> {
             Some(libc::EMFILE) => "emfile",
             _ => "dup_failed",
         };
-        (error(), rustler::Atom::from_str(env, reason).unwrap_or(error())).encode(env)
+        NifError::Named(reason).encode(env)
     }
 }
