@@ -9,6 +9,7 @@
 
 all() ->
     [{group, worker}, {group, owngil}, registry_calls, ensure_venv_with_a_package_from_pypi,
+     activate_venv_refuses_another_python,
      dup_fd, bad_settings_stop_the_start].
 
 groups() ->
@@ -102,7 +103,9 @@ preload_is_the_template(Config) ->
 pth_editable_install(Config) ->
     Ctx = ?config(ctx, Config),
     Venv = filename:join(?config(priv_dir, Config), "fake_venv_" ++ atom_to_list(?config(mode, Config))),
-    SitePackages = filename:join([Venv, "lib", "python3", "site-packages"]),
+    %% lib/pythonX.Y of the running Python, as a real venv has.
+    {ok, PyDir} = py:eval(<<"'python%d.%d' % __import__('sys').version_info[:2]">>),
+    SitePackages = filename:join([Venv, "lib", binary_to_list(PyDir), "site-packages"]),
     Source = filename:join(Venv, "src"),
     ok = filelib:ensure_dir(filename:join(SitePackages, "x")),
     ok = filelib:ensure_dir(filename:join(Source, "x")),
@@ -210,6 +213,22 @@ ensure_venv_with_a_package_from_pypi(Config) ->
                 _ -> {skip, no_network}
             end
     end.
+
+%% A venv made by another Python version (its compiled extensions would not
+%% load) is refused, naming the versions; so is a directory that is no venv.
+activate_venv_refuses_another_python(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "venv_other_python"),
+    ok = filelib:ensure_dir(filename:join([Dir, "lib", "python3.0", "site-packages", "x"])),
+    {ok, Before} = py:eval(<<"list(__import__('sys').path)">>),
+    ?assertEqual({error, {invalid_venv, <<"not a virtual environment: ", (list_to_binary(Dir))/binary>>}},
+                 py:activate_venv(Dir)),
+    ok = file:write_file(filename:join(Dir, "pyvenv.cfg"), <<"version = 3.0.0\n">>),
+    {ok, Mine} = py:eval(<<"'python%d.%d' % __import__('sys').version_info[:2]">>),
+    ?assertEqual({error, {invalid_venv, <<"virtual environment ", (list_to_binary(Dir))/binary,
+                                          " is for python3.0, not ", Mine/binary>>}},
+                 py:activate_venv(Dir)),
+    ?assertEqual({ok, Before}, py:eval(<<"list(__import__('sys').path)">>)),
+    ?assertMatch({ok, #{<<"active">> := false}}, py:venv_info()).
 
 %% Runs Fun with a logger handler that collects the py_venv log lines.
 with_venv_log(Fun) ->

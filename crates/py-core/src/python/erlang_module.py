@@ -528,14 +528,24 @@ _venv = None
 
 
 def _venv_site_packages(path):
+    """The site-packages of the venv at `path` for the running Python's
+    version (a venv made by another Python version holds compiled
+    extensions this one cannot load: refused, not half-activated)."""
     import glob
     import os
+    import sys
 
-    found = sorted(glob.glob(os.path.join(path, "lib", "python*", "site-packages")))
-    found += glob.glob(os.path.join(path, "Lib", "site-packages"))
-    if not os.path.isfile(os.path.join(path, "pyvenv.cfg")) or not found:
+    if not os.path.isfile(os.path.join(path, "pyvenv.cfg")):
         raise ValueError(f"not a virtual environment: {path}")
-    return found[0]
+    mine = "python%d.%d" % sys.version_info[:2]
+    own = os.path.join(path, "lib", mine, "site-packages")
+    if os.path.isdir(own):
+        return own
+    others = sorted(os.path.basename(os.path.dirname(d))
+                    for d in glob.glob(os.path.join(path, "lib", "python*", "site-packages")))
+    if others:
+        raise ValueError(f"virtual environment {path} is for {', '.join(others)}, not {mine}")
+    raise ValueError(f"not a virtual environment: {path}")
 
 
 def _venv_activate(path):
