@@ -123,7 +123,9 @@ fn scan(source: &str, file: &str, out: &mut BTreeMap<String, Nif>) -> Result<(),
     Ok(())
 }
 
-fn scan_dir(dir: &Path, out: &mut BTreeMap<String, Nif>) -> Result<(), String> {
+/// Calls `each(text, file name)` for every `.rs` file under `dir`, in
+/// name order, skipping `bin/` (this generator).
+fn each_source(dir: &Path, each: &mut dyn FnMut(&str, &str) -> Result<(), String>) -> Result<(), String> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(Result::ok)
@@ -135,11 +137,11 @@ fn scan_dir(dir: &Path, out: &mut BTreeMap<String, Nif>) -> Result<(), String> {
             if path.file_name().is_some_and(|n| n == "bin") {
                 continue;
             }
-            scan_dir(&path, out)?;
+            each_source(&path, each)?;
         } else if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            scan(&text, &name, out)?;
+            each(&text, &name)?;
         }
     }
     Ok(())
@@ -216,52 +218,39 @@ fn render_flags(flags: &[(String, u32, Vec<String>)]) -> String {
     s
 }
 
-fn flags_main(dir: &str) -> ExitCode {
-    let mut flags = Vec::new();
-    let mut files: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(d) => {
-            d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "rs")).collect()
-        }
-        Err(e) => {
-            eprintln!("nif-stub: {dir}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    files.sort();
-    for path in files {
-        let scanned = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|text| scan_flags(&text, &mut flags));
-        if let Err(e) = scanned {
-            eprintln!("nif-stub: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    if flags.is_empty() {
-        eprintln!("nif-stub: no request flags under {dir}");
-        return ExitCode::FAILURE;
-    }
-    print!("{}", render_flags(&flags));
-    ExitCode::SUCCESS
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|a| a == "--flags") {
-        return flags_main(args.get(1).map_or("crates/py-nif/src", String::as_str));
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let flags = args.first().is_some_and(|a| a == "--flags");
+    if flags {
+        args.remove(0);
     }
     let dir = args.first().cloned().unwrap_or_else(|| "crates/py-nif/src".into());
     let mut nifs = BTreeMap::new();
-    if let Err(e) = scan_dir(Path::new(&dir), &mut nifs) {
-        eprintln!("nif-stub: {e}");
-        return ExitCode::FAILURE;
+    let mut flag_list = Vec::new();
+    let scanned = each_source(Path::new(&dir), &mut |text, file| {
+        if flags {
+            scan_flags(text, &mut flag_list)
+        } else {
+            scan(text, file, &mut nifs)
+        }
+    });
+    let output = match scanned {
+        Err(e) => Err(e),
+        Ok(()) if flags && flag_list.is_empty() => Err(format!("no request flags under {dir}")),
+        Ok(()) if !flags && nifs.is_empty() => Err(format!("no #[rustler::nif] functions under {dir}")),
+        Ok(()) if flags => Ok(render_flags(&flag_list)),
+        Ok(()) => Ok(render(&nifs)),
+    };
+    match output {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nif-stub: {e}");
+            ExitCode::FAILURE
+        }
     }
-    if nifs.is_empty() {
-        eprintln!("nif-stub: no #[rustler::nif] functions under {dir}");
-        return ExitCode::FAILURE;
-    }
-    print!("{}", render(&nifs));
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
