@@ -419,8 +419,13 @@ unregister_pool(Target) ->
 stream(Module, Function, Args) ->
     stream(Module, Function, Args, #{}).
 
+%% @doc As stream/3 with keyword arguments. As in the C library, with
+%% kwargs every dotted segment of `Module', `Function' and every kwarg key
+%% must be a Python identifier, else `error({invalid_python_identifier,
+%% Name})' is raised.
 -spec stream(name(), name(), list(), map()) -> {ok, list()} | {error, term()}.
 stream(Module, Function, Args, Kwargs) when is_map(Kwargs) ->
+    ok = py_stream:check_identifiers(Module, Function, Kwargs),
     py_stream:collect({Module, Function, Args, Kwargs}, ?STREAM_IDLE).
 
 %% @doc All values of the iterable `Code' evaluates to.

@@ -8,6 +8,7 @@
 -module(py_byte_channel).
 
 -export([new/0, new/1, send/2, try_receive/1, recv/1, recv/2, close/1, info/1]).
+-export([register_callbacks/0]).
 
 -type channel() :: reference().
 
@@ -88,3 +89,9 @@ close(Channel) ->
 -spec info(channel()) -> map().
 info(Channel) ->
     py_nif:channel_info(Channel).
+
+%% @doc No-op kept for code written for the C library: Python's
+%% `ByteChannel' calls the NIF directly, with no Erlang callbacks.
+-spec register_callbacks() -> ok.
+register_callbacks() ->
+    ok.

@@ -23,6 +23,7 @@
 
 -export([start_link/1, register/2, register/3, unregister/1, lookup/1, execute/2,
          serve/1, exited/2, serving/0, run_scheduled/2, registered/0]).
+-export([register_callbacks/0, init_tab/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(TABLE, py_callbacks).
@@ -37,6 +38,19 @@
 
 -type name() :: atom() | binary() | string().
 -type callback() :: fun((list()) -> term()) | {module(), atom()}.
+
+%% @doc No-op kept for code written for the C library, which registers its
+%% built-in callbacks (`_whereis' and the like) here at boot: ours are part
+%% of the `erlang' module.
+-spec register_callbacks() -> ok.
+register_callbacks() ->
+    ok.
+
+%% @doc No-op kept for code written for the C library: the callback table
+%% is made by this module's server when the application starts.
+-spec init_tab() -> ok.
+init_tab() ->
+    ok.
 
 %%% ---------------------------------------------------------------------
 %%% API

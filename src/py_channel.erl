@@ -14,6 +14,10 @@
 -module(py_channel).
 
 -export([new/0, new/1, send/2, close/1, info/1]).
+%% The C library's callback plumbing, kept so code that names it still
+%% loads (see register_callbacks/0).
+-export([register_callbacks/0, handle_receive/1, handle_try_receive/1, handle_wait/1,
+         handle_cancel_wait/1, handle_info/1]).
 
 -export_type([channel/0]).
 
@@ -47,3 +51,31 @@ close(Channel) ->
 -spec info(channel()) -> map().
 info(Channel) ->
     py_nif:channel_info(Channel).
+
+%% @doc No-op kept for code written for the C library, which registers
+%% `_py_channel_*' Erlang callbacks for Python's receives: here Python's
+%% `erlang.Channel' takes terms from the NIF directly.
+-spec register_callbacks() -> ok.
+register_callbacks() ->
+    ok.
+
+%% @doc The C library's `_py_channel_info' callback: `info/1' of
+%% `[Channel]'.
+-spec handle_info([channel()]) -> map() | {error, badarg}.
+handle_info([Channel]) -> info(Channel);
+handle_info(_) -> {error, badarg}.
+
+%% @doc The C library's receive callbacks. Receiving is Python's side of
+%% a channel here (`erlang.Channel'), with no Erlang callback in between:
+%% these answer `{error, receive_is_python_side}'.
+-spec handle_receive(list()) -> {error, receive_is_python_side}.
+handle_receive(_Args) -> {error, receive_is_python_side}.
+
+-spec handle_try_receive(list()) -> {error, receive_is_python_side}.
+handle_try_receive(_Args) -> {error, receive_is_python_side}.
+
+-spec handle_wait(list()) -> {error, receive_is_python_side}.
+handle_wait(_Args) -> {error, receive_is_python_side}.
+
+-spec handle_cancel_wait(list()) -> {error, receive_is_python_side}.
+handle_cancel_wait(_Args) -> {error, receive_is_python_side}.

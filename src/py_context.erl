@@ -20,6 +20,7 @@
          submit_await/4, submit_await/5, submit_await/6]).
 -export([get_interp_id/1, is_subinterp/1, get_nif_ref/1, interrupt/1, info/1,
          create_local_env/1, local_env/1]).
+-export([extend_erlang_module_in_context/1]).
 -export([start_link/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -102,6 +103,7 @@ stop(Ctx) ->
 %% refuses new work, keeps trying, and ends when its code does.
 -spec stop(pid(), non_neg_integer()) -> ok | {error, {not_stopped, term()}}.
 stop(Ctx, Grace) when is_pid(Ctx), is_integer(Grace), Grace >= 0 ->
+    ok = py_worker_loop:interrupt_for_stop(Ctx),
     Mon = erlang:monitor(process, Ctx),
     try gen_server:call(Ctx, {stop, Grace}, infinity) of
         ok ->
@@ -198,26 +200,35 @@ local_env(Ctx) ->
 %%% Queries
 %%% ---------------------------------------------------------------------
 
-%% @doc The NIF resource of a live context. Nothing caches it: requests
-%% name the context by its pid, so a stopped context leaves no reference
-%% behind in the processes that used it.
--spec get_nif_ref(pid()) -> {ok, reference()} | error.
+%% @doc The NIF resource of a live context, for the `py_nif' functions
+%% that take one (`py_nif:context_exec/3', say); raises
+%% `{context_died, noproc}' for a context that has ended. Nothing caches
+%% it: requests name the context by its pid, so a stopped context leaves no
+%% reference behind in the processes that used it.
+-spec get_nif_ref(pid()) -> reference().
 get_nif_ref(Ctx) ->
-    py_call:context_ref(Ctx).
+    case py_call:context_ref(Ctx) of
+        {ok, Ref} -> Ref;
+        error -> erlang:error({context_died, noproc})
+    end.
 
-%% @doc The interpreter id: 0 for the main interpreter.
--spec get_interp_id(pid()) -> {ok, non_neg_integer()} | {error, term()}.
+%% @doc An id unique to this context among all contexts the node started,
+%% also for worker contexts that share the main interpreter (as the C
+%% library's counter). `info/1' gives the interpreter's own id (0 for the
+%% main interpreter).
+-spec get_interp_id(pid()) -> {ok, pos_integer()} | {error, term()}.
 get_interp_id(Ctx) ->
     case py_context_registry:info(Ctx) of
-        {ok, #{interp_id := Id}} -> {ok, Id};
+        {ok, #{context_id := Id}} -> {ok, Id};
         error -> {error, {context_died, noproc}}
     end.
 
+%% @doc Whether the context runs in a sub-interpreter (own-GIL mode).
 -spec is_subinterp(pid()) -> boolean().
 is_subinterp(Ctx) ->
-    case get_interp_id(Ctx) of
-        {ok, Id} -> Id > 0;
-        _ -> false
+    case py_context_registry:info(Ctx) of
+        {ok, #{interp_id := Id}} -> Id > 0;
+        error -> false
     end.
 
 %% @doc `#{interp_id, thread_id, mode}' of a context.
@@ -233,6 +244,13 @@ info(Ctx) ->
 interrupt(Ctx) ->
     py_call:interrupt(Ctx).
 
+%% @doc No-op kept for code written for the C library, which extends the
+%% `erlang' module of a new context from Erlang: here every interpreter's
+%% `erlang' module is complete when it is created.
+-spec extend_erlang_module_in_context(term()) -> ok.
+extend_erlang_module_in_context(_Ctx) ->
+    ok.
+
 %%% ---------------------------------------------------------------------
 %%% gen_server
 %%% ---------------------------------------------------------------------
@@ -241,7 +259,9 @@ init({Id, Mode, Opts}) ->
     process_flag(trap_exit, true),
     case py_nif:context_create(Mode) of
         {ok, Ref, InterpId} ->
-            ok = py_context_registry:register(self(), Ref, #{id => Id, mode => Mode, interp_id => InterpId}),
+            Info = #{id => Id, mode => Mode, interp_id => InterpId,
+                     context_id => erlang:unique_integer([positive, monotonic])},
+            ok = py_context_registry:register(self(), Ref, Info),
             %% Registered paths, venv and imports, then preload code, before
             %% anyone can call.
             ok = py_env:setup_context(self(), Opts),

@@ -5,7 +5,7 @@
 -module(py_context_registry).
 -behaviour(gen_server).
 
--export([start_link/0, register/3, lookup/1, info/1, all/0]).
+-export([start_link/0, register/3, lookup/1, owner/1, info/1, all/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -26,6 +26,15 @@ register(Pid, NifRef, Info) ->
 lookup(Pid) ->
     try ets:lookup_element(?TAB, Pid, 2) of
         Ref -> {ok, Ref}
+    catch
+        error:badarg -> error
+    end.
+
+%% @doc The context process of a NIF resource (a loop reference, say).
+-spec owner(reference()) -> {ok, pid()} | error.
+owner(NifRef) ->
+    try ets:lookup_element(?TAB, NifRef, 2) of
+        Pid -> {ok, Pid}
     catch
         error:badarg -> error
     end.
@@ -51,8 +60,8 @@ init([]) ->
 
 handle_call({register, Pid, NifRef, Info}, _From, State) ->
     MRef = erlang:monitor(process, Pid),
-    true = ets:insert(?TAB, {Pid, NifRef, Info}),
-    {reply, ok, State#{MRef => Pid}};
+    true = ets:insert(?TAB, [{Pid, NifRef, Info}, {NifRef, Pid}]),
+    {reply, ok, State#{MRef => {Pid, NifRef}}};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -64,7 +73,9 @@ handle_info({'DOWN', MRef, process, Pid, _Reason}, State) ->
     %% to stop and its pid no longer finds it.
     ok = py_nif:context_forget(Pid),
     true = ets:delete(?TAB, Pid),
-    {noreply, maps:remove(MRef, State)};
+    {{Pid, NifRef}, Rest} = maps:take(MRef, State),
+    true = ets:delete(?TAB, NifRef),
+    {noreply, Rest};
 handle_info(watch_callers, State) ->
     ok = py_nif:watch_callers(?WATCH_EVERY),
     erlang:send_after(?WATCH_EVERY, self(), watch_callers),

@@ -19,10 +19,17 @@
          contexts/0, contexts/1, forget_context/1]).
 -export([register_pool/2, register_pool/3, unregister_pool/1, unregister_pool/2,
          lookup_pool/2, list_pool_registrations/0]).
--export([start_default_link/0]).
+-export([start_default_link/0, init_pool_registry/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(KEY(Pool), {?MODULE, pool, Pool}).
+
+%% @doc No-op kept for code written for the C library, which sets up the
+%% pool registry at boot: here it needs no set-up (an empty registry is
+%% the absence of entries in `persistent_term').
+-spec init_pool_registry() -> ok.
+init_pool_registry() ->
+    ok.
 -define(BOUND(Pool), {?MODULE, bound, Pool}).
 -define(REGISTRY, {?MODULE, registry}).
 -define(TURN(Pool), {?MODULE, turn, Pool}).
@@ -90,15 +97,23 @@ get_context(N) when is_integer(N) ->
     element(N, pool_tuple(default));
 get_context(Pool) when is_atom(Pool) ->
     case erlang:get(?BOUND(Pool)) of
-        Pid when is_pid(Pid) ->
-            Pid;
         undefined ->
-            Pids = pool_tuple(Pool),
-            Turn = atomics:add_get(persistent_term:get(?TURN(Pool)), 1, 1),
-            Pid = element(Turn rem tuple_size(Pids) + 1, Pids),
-            _ = erlang:put(?BOUND(Pool), Pid),
-            Pid
+            pick_context(Pool);
+        Pid ->
+            %% A context that ended (its pool was stopped and started
+            %% again, say) is replaced by a live one.
+            case is_process_alive(Pid) of
+                true -> Pid;
+                false -> pick_context(Pool)
+            end
     end.
+
+pick_context(Pool) ->
+    Pids = pool_tuple(Pool),
+    Turn = atomics:add_get(persistent_term:get(?TURN(Pool)), 1, 1),
+    Pid = element(Turn rem tuple_size(Pids) + 1, Pids),
+    _ = erlang:put(?BOUND(Pool), Pid),
+    Pid.
 
 %% @private Drops a sticky binding that points at a dead context.
 -spec forget_context(atom()) -> ok.

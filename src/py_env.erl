@@ -14,13 +14,16 @@
 %% and the context's own preload code. Failures are logged, not fatal.
 -spec setup_context(pid(), map()) -> ok.
 setup_context(Ctx, Opts) ->
-    Steps = [{'_env_add_paths', [py_import:all_paths()]} || py_import:all_paths() =/= []]
-        ++ [{'_venv_activate', [Venv]} || Venv <- [py_import:active_venv()], Venv =/= undefined]
-        ++ [{'_env_import', [[[M, none_if_all(F)] || {M, F} <- py_import:all_imports()]]}
+    Steps = [{erlang, '_env_add_paths', [py_import:all_paths()]} || py_import:all_paths() =/= []]
+        ++ [{erlang, '_venv_activate', [Venv]} || Venv <- [py_import:active_venv()], Venv =/= undefined]
+        ++ [{erlang, '_env_import', [[[M, none_if_all(F)] || {M, F} <- py_import:all_imports()]]}
             || py_import:all_imports() =/= []]
-        ++ [{'_env_preload', [Code]} || Code <- [preload(Opts)], Code =/= undefined],
-    lists:foreach(fun({Function, Args}) ->
-                          case py_call:context_call(Ctx, erlang, Function, Args, #{}, ?APPLY_TIMEOUT) of
+        %% As the C library does at start (Python < 3.14): asyncio.run in
+        %% user code runs on an ErlangEventLoop.
+        ++ [{'_erlang_loop', '_install_default_policy', []}]
+        ++ [{erlang, '_env_preload', [Code]} || Code <- [preload(Opts)], Code =/= undefined],
+    lists:foreach(fun({Module, Function, Args}) ->
+                          case py_call:context_call(Ctx, Module, Function, Args, #{}, ?APPLY_TIMEOUT) of
                               {ok, _} -> ok;
                               {error, Reason} ->
                                   logger:warning("erlang_python: context setup ~s failed: ~0tp",

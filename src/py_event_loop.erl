@@ -17,13 +17,16 @@
 -export([start_link/0, stop/0, get_loop/0, create_task/3, create_task/4, run/3, run/4,
          await/1, await/2, spawn_task/3, spawn_task/4, exec/1, exec/2, eval/1, eval/2]).
 -export([new/1, stop/1, create_task/5, run/5]).
+-export([run_async/2, get_process_env/0, register_callbacks/0]).
 -export([stop_loop/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(DEFAULT_AWAIT, 5000).
 -define(LOOP, {?MODULE, loop}).
 
--type loop() :: pid().
+%% A loop is named by a reference (as in the C library); the pid of the
+%% context running it is accepted too.
+-type loop() :: reference() | pid().
 -export_type([loop/0]).
 
 %%% ---------------------------------------------------------------------
@@ -38,13 +41,73 @@ start_link() ->
 stop() ->
     gen_server:stop(?MODULE).
 
-%% @doc The main loop (its context).
--spec get_loop() -> {ok, loop()} | {error, term()}.
+%% @doc The main loop's reference.
+-spec get_loop() -> {ok, reference()} | {error, term()}.
 get_loop() ->
     case persistent_term:get(?LOOP, undefined) of
         undefined -> {error, loop_not_running};
-        Loop -> {ok, Loop}
+        {_Pid, Ref} -> {ok, Ref}
     end.
+
+%% The main loop's context.
+loop_context() ->
+    case persistent_term:get(?LOOP, undefined) of
+        undefined -> {error, loop_not_running};
+        {Pid, _Ref} -> {ok, Pid}
+    end.
+
+%% @doc The C library's task submission: runs
+%% `module.func(*args, **kwargs)' on `Loop' and sends the caller
+%% `{async_result, Ref, Result}'. Keys: `ref', `caller' (default the
+%% calling process), `module', `func', `args' (default `[]'), `kwargs'.
+-spec run_async(loop(), map()) -> ok | {error, term()}.
+run_async(Loop, #{ref := Ref, module := Module, func := Function} = Request) ->
+    Caller = maps:get(caller, Request, self()),
+    Args = maps:get(args, Request, []),
+    Kwargs = maps:get(kwargs, Request, #{}),
+    case py_loop:context(Loop) of
+        {ok, Ctx} when Caller =:= self() ->
+            py_loop:submit(Ctx, Ref, Module, Function, Args, Kwargs);
+        {ok, Ctx} ->
+            %% The result goes to `Caller': submitted on its behalf by a
+            %% process that forwards it (the loop replies to its submitter).
+            Self = self(),
+            Submitter = spawn(fun() -> forward_task(Self, Ctx, Ref, Caller, Module, Function, Args, Kwargs) end),
+            Mon = monitor(process, Submitter),
+            receive
+                {Submitter, Submitted} -> demonitor(Mon, [flush]), Submitted;
+                {'DOWN', Mon, process, _, Reason} -> {error, Reason}
+            end;
+        {error, _} = Error ->
+            Error
+    end;
+run_async(_Loop, Request) ->
+    {error, {bad_request, Request}}.
+
+forward_task(Parent, Ctx, Ref, Caller, Module, Function, Args, Kwargs) ->
+    Mon = monitor(process, Caller),
+    Submitted = py_loop:submit(Ctx, Ref, Module, Function, Args, Kwargs),
+    Parent ! {self(), Submitted},
+    receive
+        {async_result, Ref, _} = Result -> Caller ! Result;
+        {'DOWN', Mon, process, _, _} -> ok
+    end.
+
+%% @doc The calling process's namespace handle on the main loop, or
+%% `undefined' if it has none yet (exec/1, eval/1 and `'__main__''
+%% tasks make it).
+-spec get_process_env() -> reference() | undefined.
+get_process_env() ->
+    case loop_context() of
+        {ok, Ctx} -> erlang:get({py_local_env, Ctx});
+        _ -> undefined
+    end.
+
+%% @doc No-op kept for code written for the C library, which registers
+%% the loop's Erlang callbacks at boot: ours are built into the NIF.
+-spec register_callbacks() -> ok.
+register_callbacks() ->
+    ok.
 
 %% @doc Submits `Module.Function(*Args, **Kwargs)' to the loop: a coroutine
 %% becomes a task, a plain function is called. Returns the reference of the
@@ -65,14 +128,14 @@ create_task(Module, Function, Args, Kwargs) ->
 %% @doc A loop of one's own: a new context (`mode' worker or owngil,
 %% default worker) running an event loop, linked to the caller. Use it with
 %% create_task/5, run/5, exec/2, eval/2; stop it with stop/1.
--spec new(map()) -> {ok, loop()} | {error, term()}.
+-spec new(map()) -> {ok, reference()} | {error, term()}.
 new(Opts) ->
     case py_context:new(#{mode => maps:get(mode, Opts, worker)}) of
         {ok, Loop} ->
             case py_loop:start_loop(Loop) of
                 {ok, Tag} ->
                     _ = erlang:put({?MODULE, Loop}, Tag),
-                    {ok, Loop};
+                    py_loop:handle(Loop);
                 Error ->
                     _ = py_context:stop(Loop),
                     Error
@@ -85,8 +148,11 @@ new(Opts) ->
 %% callers get `{error, cancelled}'), then its context stops. Called by the
 %% process that made the loop, it waits for the loop to wind down cleanly.
 -spec stop(loop()) -> ok.
-stop(Loop) ->
-    stop_loop(Loop, erlang:erase({?MODULE, Loop})).
+stop(LoopRef) ->
+    case py_loop:context(LoopRef) of
+        {ok, Loop} -> stop_loop(Loop, erlang:erase({?MODULE, Loop}));
+        {error, _} -> ok
+    end.
 
 %% @doc create_task/4 on a given loop.
 -spec create_task(loop(), py_call:name(), py_call:name(), list(), map()) -> reference().
@@ -142,11 +208,8 @@ exec(Code) ->
     with_loop(fun(Loop) -> exec(Loop, Code) end).
 
 -spec exec(loop(), iodata()) -> ok | {error, term()}.
-exec(Loop, Code) ->
-    case py_call:local_env(Loop) of
-        {ok, Env} -> py_context:exec(Loop, Code, Env);
-        Error -> Error
-    end.
+exec(LoopRef, Code) ->
+    with_env(LoopRef, fun(Loop, Env) -> py_context:exec(Loop, Code, Env) end).
 
 %% @doc Evaluates an expression on the loop's context, in the caller's
 %% namespace for the loop's interpreter.
@@ -155,10 +218,19 @@ eval(Code) ->
     with_loop(fun(Loop) -> eval(Loop, Code) end).
 
 -spec eval(loop(), iodata()) -> {ok, term()} | {error, term()}.
-eval(Loop, Code) ->
-    case py_call:local_env(Loop) of
-        {ok, Env} -> py_context:eval(Loop, Code, #{}, infinity, Env);
-        Error -> Error
+eval(LoopRef, Code) ->
+    with_env(LoopRef, fun(Loop, Env) -> py_context:eval(Loop, Code, #{}, infinity, Env) end).
+
+%% Runs `Fun(Context, Env)' with the caller's namespace on the loop.
+with_env(LoopRef, Fun) ->
+    case py_loop:context(LoopRef) of
+        {ok, Loop} ->
+            case py_call:local_env(Loop) of
+                {ok, Env} -> Fun(Loop, Env);
+                Error -> Error
+            end;
+        Error ->
+            Error
     end.
 
 %%% ---------------------------------------------------------------------
@@ -172,7 +244,8 @@ init([]) ->
         {ok, Loop} ->
             case py_loop:start_loop(Loop) of
                 {ok, Tag} ->
-                    persistent_term:put(?LOOP, Loop),
+                    {ok, Ref} = py_loop:handle(Loop),
+                    persistent_term:put(?LOOP, {Loop, Ref}),
                     {ok, #{loop => Loop, tag => Tag}};
                 Error ->
                     {stop, Error}
@@ -181,8 +254,8 @@ init([]) ->
             {stop, Reason}
     end.
 
-handle_call(get_loop, _From, #{loop := Loop} = State) ->
-    {reply, {ok, Loop}, State};
+handle_call(get_loop, _From, State) ->
+    {reply, get_loop(), State};
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 

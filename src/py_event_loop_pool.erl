@@ -10,10 +10,14 @@
 
 -export([start_link/0, start_link/1, stop/0, get_loop/0, create_task/3, create_task/4,
          run/3, run/4, await/1, await/2, spawn_task/3, spawn_task/4, exec/1, exec/2,
-         eval/1, eval/2, get_stats/0, get_all_loops/0, is_owngil_enabled/0]).
+         eval/1, eval/2, get_stats/0, get_all_loops/0, is_owngil_enabled/0,
+         get_all_sessions/0, run_async/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(LOOPS, {?MODULE, loops}).
+%% Sessions: `{{Caller, LoopRef}}' for every process that has used a loop
+%% of the pool, until it ends.
+-define(SESSIONS, py_event_loop_pool_sessions).
 
 %%% ---------------------------------------------------------------------
 %%% API
@@ -33,12 +37,43 @@ start_link(Opts) ->
 stop() ->
     gen_server:stop(?MODULE).
 
-%% @doc The calling process's loop.
--spec get_loop() -> {ok, py_event_loop:loop()} | {error, not_available}.
+%% @doc The calling process's loop (its reference).
+-spec get_loop() -> {ok, reference()} | {error, not_available}.
 get_loop() ->
     case persistent_term:get(?LOOPS, {}) of
-        {} -> {error, not_available};
-        Loops -> {ok, element(erlang:phash2(self(), tuple_size(Loops)) + 1, Loops)}
+        {} ->
+            {error, not_available};
+        Loops ->
+            {_Pid, Ref} = element(erlang:phash2(self(), tuple_size(Loops)) + 1, Loops),
+            note_session(Ref),
+            {ok, Ref}
+    end.
+
+%% A process's first use of a loop opens its session there.
+note_session(Ref) ->
+    Key = {self(), Ref},
+    case ets:info(?SESSIONS, size) =/= undefined andalso ets:insert_new(?SESSIONS, {Key}) of
+        true -> gen_server:cast(?MODULE, {session, self()});
+        false -> ok
+    end.
+
+%% @doc The sessions held: `{CallerPid, LoopRef}' for every live process
+%% that has used a loop of the pool (its namespace there lives as long as
+%% it does).
+-spec get_all_sessions() -> [{pid(), reference()}].
+get_all_sessions() ->
+    %% The pool drops a session when it hears of its process's end; one
+    %% whose end it has not heard of yet is not held any more either.
+    try [Key || {{Caller, _} = Key} <- ets:tab2list(?SESSIONS), is_process_alive(Caller)]
+    catch error:badarg -> []
+    end.
+
+%% @doc `py_event_loop:run_async/2' on the caller's loop.
+-spec run_async(map()) -> ok | {error, term()}.
+run_async(Request) ->
+    case get_loop() of
+        {ok, Loop} -> py_event_loop:run_async(Loop, Request);
+        {error, _} -> {error, event_loop_not_available}
     end.
 
 -spec create_task(py_call:name(), py_call:name(), list()) -> reference().
@@ -98,16 +133,29 @@ eval(Code) ->
 eval(Loop, Code) ->
     py_event_loop:eval(Loop, Code).
 
-%% @doc `#{num_loops, supported, owngil_enabled}'.
+%% @doc `#{num_loops, supported, owngil_enabled}'; in own-GIL mode also
+%% `active_sessions' (caller/loop sessions held) and `pool_stats' (per
+%% loop: its reference, context and sessions).
 -spec get_stats() -> map().
 get_stats() ->
-    #{num_loops => tuple_size(persistent_term:get(?LOOPS, {})),
-      supported => true,
-      owngil_enabled => is_owngil_enabled()}.
+    Loops = tuple_to_list(persistent_term:get(?LOOPS, {})),
+    Stats = #{num_loops => length(Loops),
+              supported => true,
+              owngil_enabled => is_owngil_enabled()},
+    case is_owngil_enabled() of
+        false ->
+            Stats;
+        true ->
+            Sessions = get_all_sessions(),
+            PerLoop = [#{loop => Ref, context => Pid,
+                         sessions => length([S || {_, R} = S <- Sessions, R =:= Ref])}
+                       || {Pid, Ref} <- Loops],
+            Stats#{active_sessions => length(Sessions), pool_stats => PerLoop}
+    end.
 
--spec get_all_loops() -> {ok, [{py_event_loop:loop(), pid()}]}.
+-spec get_all_loops() -> {ok, [{reference(), pid()}]}.
 get_all_loops() ->
-    {ok, [{L, L} || L <- tuple_to_list(persistent_term:get(?LOOPS, {}))]}.
+    {ok, [{Ref, Pid} || {Pid, Ref} <- tuple_to_list(persistent_term:get(?LOOPS, {}))]}.
 
 -spec is_owngil_enabled() -> boolean().
 is_owngil_enabled() ->
@@ -127,7 +175,9 @@ init(#{size := Size, owngil := OwnGil}) ->
     case [E || {error, _} = E <- Started] of
         [] ->
             Loops = [{Loop, Tag} || {ok, Loop, Tag} <- Started],
-            persistent_term:put(?LOOPS, list_to_tuple([L || {L, _} <- Loops])),
+            Handles = [{L, H} || {L, _} <- Loops, {ok, H} <- [py_loop:handle(L)]],
+            _ = ets:new(?SESSIONS, [named_table, public, set]),
+            persistent_term:put(?LOOPS, list_to_tuple(Handles)),
             persistent_term:put({?MODULE, owngil}, Mode =:= owngil),
             {ok, #{loops => maps:from_list(Loops), mode => Mode}};
         [Error | _] ->
@@ -138,6 +188,9 @@ init(#{size := Size, owngil := OwnGil}) ->
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 
+handle_cast({session, Caller}, State) ->
+    _ = monitor(process, Caller),
+    {noreply, State};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
@@ -153,6 +206,9 @@ handle_info({Tag, Result}, #{loops := Loops} = State) when is_reference(Tag) ->
         [] ->
             {noreply, State}
     end;
+handle_info({'DOWN', _Mon, process, Caller, _}, State) ->
+    true = ets:match_delete(?SESSIONS, {{Caller, '_'}}),
+    {noreply, State};
 handle_info({'EXIT', Pid, Reason}, #{loops := Loops} = State) when is_map_key(Pid, Loops) ->
     {stop, {loop_context_died, Reason}, State};
 handle_info(_Info, State) ->

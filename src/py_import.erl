@@ -12,6 +12,7 @@
 -export([start_link/0, ensure_imported/1, ensure_imported/2, is_imported/1, is_imported/2,
          all_imports/0, import_list/0, clear_imports/0, add_path/1, add_paths/1, all_paths/0,
          clear_paths/0, is_path_added/1, active_venv/0, set_venv/1]).
+-export([init/0]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 -define(KEY(What), {?MODULE, What}).
@@ -19,6 +20,13 @@
 %%% ---------------------------------------------------------------------
 %%% API
 %%% ---------------------------------------------------------------------
+
+%% @doc No-op kept for code written for the C library, which loads the
+%% `imports' and `paths' settings here at boot: this application's
+%% server registers them when it starts.
+-spec init() -> ok.
+init() ->
+    ok.
 
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->

@@ -67,6 +67,15 @@
     visible_names_set/1,
     watch_callers/1
 ]).
+%% The C library's functions carried out in Erlang (see compat.rs).
+-export([
+    context_call/6,
+    context_eval/4,
+    context_exec/3,
+    event_loop_eval/2,
+    event_loop_exec/2,
+    event_loop_new/0
+]).
 -export([load/0]).
 
 %% Loads the NIF once the Python is chosen (py_python:prepare/0); the
@@ -387,3 +396,33 @@ visible_names_set(_) ->
 -spec watch_callers(non_neg_integer()) -> atom().
 watch_callers(_) ->
     erlang:nif_error(nif_not_loaded).
+
+%% compat.rs: carried out by py_nif_compat
+-spec context_call(term(), term(), term(), term(), term(), term()) -> term().
+context_call(A1, A2, A3, A4, A5, A6) ->
+    py_nif_compat:call(context_call, [A1, A2, A3, A4, A5, A6]).
+
+%% compat.rs: carried out by py_nif_compat
+-spec context_eval(term(), term(), term(), term()) -> term().
+context_eval(A1, A2, A3, A4) ->
+    py_nif_compat:call(context_eval, [A1, A2, A3, A4]).
+
+%% compat.rs: carried out by py_nif_compat
+-spec context_exec(term(), term(), term()) -> term().
+context_exec(A1, A2, A3) ->
+    py_nif_compat:call(context_exec, [A1, A2, A3]).
+
+%% compat.rs: carried out by py_nif_compat
+-spec event_loop_eval(term(), term()) -> term().
+event_loop_eval(A1, A2) ->
+    py_nif_compat:call(event_loop_eval, [A1, A2]).
+
+%% compat.rs: carried out by py_nif_compat
+-spec event_loop_exec(term(), term()) -> term().
+event_loop_exec(A1, A2) ->
+    py_nif_compat:call(event_loop_exec, [A1, A2]).
+
+%% compat.rs: carried out by py_nif_compat
+-spec event_loop_new() -> term().
+event_loop_new() ->
+    py_nif_compat:call(event_loop_new, []).

@@ -17,7 +17,7 @@
 %% (even when it cannot send), the owner gets an end message.
 -module(py_stream).
 
--export([start/5, start/6, cancel/1, collect/2, collect_eval/2]).
+-export([start/5, start/6, cancel/1, collect/2, collect_eval/2, check_identifiers/3]).
 
 %% Request flags understood by the NIF (crates/py-nif/src/request.rs).
 -include("py_nif_flags.hrl").
@@ -64,10 +64,55 @@ collect({Module, Function, Args, Kwargs}, Idle) ->
         Error -> Error
     end.
 
+%% The locals of an eval are a mapping the expression's own scope reads,
+%% but a generator expression (or lambda) inside it has a scope of its own
+%% and runs later, while the stream is read: the expression is wrapped in
+%% a lambda taking the locals as parameters, so that generator closes over
+%% them. Locals whose names are not identifiers are passed as they are.
+closed_over(Code, Locals) when map_size(Locals) =:= 0 ->
+    {Code, Locals};
+closed_over(Code, Locals) ->
+    Pairs = [{catch name_text(K), V} || {K, V} <- maps:to_list(Locals)],
+    case lists:all(fun({N, _}) -> is_binary(N) andalso is_identifier(N) end, Pairs) of
+        true ->
+            Params = lists:join(<<", ">>, [N || {N, _} <- Pairs]),
+            Source = iolist_to_binary([<<"(lambda ">>, Params, <<": (">>, py_call:source(Code),
+                                       <<"\n))(**__py_stream_locals)">>]),
+            {Source, #{'__py_stream_locals' => maps:from_list(Pairs)}};
+        false ->
+            {Code, Locals}
+    end.
+
+%% @doc Raises `error({invalid_python_identifier, Name})' for a dotted
+%% segment of `Module', the function or a kwarg key that is not a Python
+%% identifier (only checked when there are kwargs, as the C library does).
+-spec check_identifiers(py_call:name(), py_call:name(), map()) -> ok.
+check_identifiers(_Module, _Function, Kwargs) when map_size(Kwargs) =:= 0 ->
+    ok;
+check_identifiers(Module, Function, Kwargs) ->
+    Names = binary:split(name_text(Module), <<".">>, [global])
+        ++ [name_text(Function) | [name_text(K) || K <- maps:keys(Kwargs)]],
+    case [N || N <- Names, not is_identifier(N)] of
+        [] -> ok;
+        [Bad | _] -> erlang:error({invalid_python_identifier, Bad})
+    end.
+
+name_text(Name) when is_atom(Name) -> atom_to_binary(Name);
+name_text(Name) when is_binary(Name) -> Name;
+name_text(Name) ->
+    case catch unicode:characters_to_binary(Name) of
+        Bin when is_binary(Bin) -> Bin;
+        _ -> erlang:error({invalid_python_identifier, Name})
+    end.
+
+is_identifier(Name) ->
+    re:run(Name, <<"^[A-Za-z_][A-Za-z0-9_]*\\z">>, [unicode]) =/= nomatch.
+
 %% @doc Collects every value of the iterable `Code' evaluates to.
 -spec collect_eval({binary() | string(), map()}, timeout()) -> {ok, list()} | {error, term()}.
 collect_eval({Code, Locals}, Idle) ->
-    case source(py_call:eval(Code, Locals), self()) of
+    {Source, Bindings} = closed_over(Code, Locals),
+    case source(py_call:eval(Source, Bindings), self()) of
         {ok, Ref} -> gather(Ref, Idle, []);
         Error -> Error
     end.

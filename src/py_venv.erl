@@ -25,6 +25,8 @@ activate(Path) ->
     case py_call:each_interpreter('_venv_activate', [Abs]) of
         ok ->
             py_import:set_venv(Abs);
+        {error, [{_Ctx, {'ValueError', "no_site_packages_found"}} | _]} ->
+            {error, {invalid_venv, no_site_packages_found}};
         {error, [{_Ctx, {'ValueError', Message}} | _]} ->
             {error, {invalid_venv, unicode:characters_to_binary(Message)}};
         {error, [{_Ctx, Reason} | _]} ->

@@ -6,7 +6,7 @@
 %% them.
 -module(py_worker_loop).
 
--export([start/2, stop/2, loop_ref/1, submit/5, submit_await/6]).
+-export([start/2, stop/2, interrupt_for_stop/1, loop_ref/1, submit/5, submit_await/6]).
 
 -define(TAB, py_worker_loops).
 
@@ -38,14 +38,25 @@ watch(Caller, Ctx, Owner) ->
         false ->
             Caller ! {self(), {error, already_running}};
         true ->
-            case py_loop:start_loop(Ctx) of
+            case py_loop:start_loop(Ctx, [self()]) of
                 {ok, Tag} ->
                     OwnerMon = monitor(process, Owner),
                     CtxMon = monitor(process, Ctx),
-                    %% Served by the loop's own wait: it runs once this answers.
-                    _ = py_call:context_eval(Ctx, <<"__import__('asyncio').get_running_loop().is_running()">>, #{}, 30000),
-                    Caller ! {self(), ok},
-                    watching(#{ctx => Ctx, owner => Owner, tag => Tag, owner_mon => OwnerMon, ctx_mon => CtxMon});
+                    S = #{ctx => Ctx, owner => Owner, tag => Tag, owner_mon => OwnerMon, ctx_mon => CtxMon},
+                    %% Told by the loop itself (no request of ours runs on
+                    %% the context then, so an interrupt reaches the loop).
+                    receive
+                        {py_loop_running, Tag} ->
+                            Caller ! {self(), ok},
+                            watching(S);
+                        {Tag, _} = Ended ->
+                            self() ! Ended,
+                            Caller ! {self(), ok},
+                            watching(S);
+                        {'DOWN', CtxMon, process, _, Reason} ->
+                            ets:delete(?TAB, Ctx),
+                            Caller ! {self(), {error, {loop_exited, Reason}}}
+                    end;
                 Error ->
                     ets:delete(?TAB, Ctx),
                     Caller ! {self(), Error}
@@ -59,6 +70,8 @@ watching(#{ctx := Ctx, owner := Owner, tag := Tag, owner_mon := OwnerMon, ctx_mo
             Owner ! {py_loop_exit, Ctx, exit_result(Result)};
         {stop, From, Grace} ->
             From ! {self(), stop_and_wait(S, Grace)};
+        {interrupt, From} ->
+            From ! {self(), interrupt_and_wait(S)};
         {'DOWN', OwnerMon, process, _, _} ->
             _ = stop_and_wait(S, 5000);
         {'DOWN', CtxMon, process, _, Reason} ->
@@ -80,6 +93,15 @@ stop_and_wait(#{ctx := Ctx, owner := Owner, tag := Tag}, Grace) ->
         {ok, Res} -> Owner ! {py_loop_exit, Ctx, exit_result(Res)}, ok;
         timeout -> {error, timeout}
     end.
+
+%% The context is being stopped: the loop is interrupted (not asked to
+%% stop), and its owner told so.
+interrupt_and_wait(#{ctx := Ctx, owner := Owner, tag := Tag}) ->
+    _ = py_call:interrupt(Ctx),
+    Result = receive {Tag, R} -> exit_result(R) after 5000 -> {error, interrupted} end,
+    ets:delete(?TAB, Ctx),
+    Owner ! {py_loop_exit, Ctx, Result},
+    ok.
 
 exit_result(Result) ->
     case py_loop:finish(Result) of
@@ -103,6 +125,22 @@ stop(Ctx, Grace) ->
                     %% A watcher that died left its entry: nothing to stop.
                     ets:delete_object(?TAB, {Ctx, Watcher}),
                     {error, no_loop}
+            end
+    end.
+
+%% @private Called by py_context:stop/2 before the context stops: a
+%% running loop is interrupted, so its owner gets `{py_loop_exit, Ctx,
+%% {error, interrupted}}'.
+interrupt_for_stop(Ctx) ->
+    case ets:lookup(?TAB, Ctx) of
+        [] ->
+            ok;
+        [{Ctx, Watcher}] ->
+            Mon = monitor(process, Watcher),
+            Watcher ! {interrupt, self()},
+            receive
+                {Watcher, _} -> demonitor(Mon, [flush]), ok;
+                {'DOWN', Mon, process, _, _} -> ok
             end
     end.
 

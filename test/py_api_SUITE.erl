@@ -146,7 +146,7 @@ wait_busy(Ctx, N) ->
 
 explicit_context(_) ->
     {ok, Ctx} = py_context:new(#{mode => worker}),
-    ?assertEqual({ok, 0}, py_context:get_interp_id(Ctx)),
+    ?assertMatch({ok, #{interp_id := 0}}, py_context:info(Ctx)),
     ?assertNot(py_context:is_subinterp(Ctx)),
     ?assertEqual({ok, 5}, py_context:call(Ctx, operator, add, [2, 3])),
     ?assertEqual({ok, 5}, py_context:call(Ctx, operator, add, [2, 3], #{})),

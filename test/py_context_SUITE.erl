@@ -162,13 +162,23 @@ handles_on_context(Config) ->
     ?assert(py:is_ref(H2)),
     ?assertEqual({ok, true}, py_context:eval(Ctx, <<"a is b">>, #{a => H, b => H2})).
 
+%% get_interp_id/1 is unique per context (also for two worker contexts
+%% of the main interpreter); info/1 gives the interpreter's own id.
 interp_ids(Config) ->
     Ctx = ?config(ctx, Config),
+    Mode = ?config(mode, Config),
+    {ok, Other} = py_context:new(#{mode => Mode}),
     {ok, Id} = py_context:get_interp_id(Ctx),
-    case ?config(mode, Config) of
-        worker -> ?assertEqual(0, Id), ?assertNot(py_context:is_subinterp(Ctx));
-        owngil -> ?assert(Id > 0), ?assert(py_context:is_subinterp(Ctx))
-    end.
+    {ok, OtherId} = py_context:get_interp_id(Other),
+    ?assert(is_integer(Id) andalso Id > 0),
+    ?assertNotEqual(Id, OtherId),
+    ?assertEqual({ok, Id}, py_context:get_interp_id(Ctx)),
+    {ok, #{interp_id := InterpId}} = py_context:info(Ctx),
+    case Mode of
+        worker -> ?assertEqual(0, InterpId), ?assertNot(py_context:is_subinterp(Ctx));
+        owngil -> ?assert(InterpId > 0), ?assert(py_context:is_subinterp(Ctx))
+    end,
+    ok = py_context:stop(Other).
 
 numpy_in_a_worker_context(_Config) ->
     {ok, Ctx} = py_context:new(#{mode => worker}),

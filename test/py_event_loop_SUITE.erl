@@ -295,7 +295,7 @@ namespaces_per_process(Config) ->
 
 main_loop_api(_Config) ->
     {ok, Loop} = py_event_loop:get_loop(),
-    ?assert(is_pid(Loop)),
+    ?assert(is_reference(Loop)),
     ok = py_event_loop:exec(<<"import asyncio\n"
                               "async def add(a, b=0):\n"
                               "    await asyncio.sleep(0)\n"

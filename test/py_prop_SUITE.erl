@@ -372,6 +372,15 @@ in_client(Fun, Bound) ->
 
 %% The runner keeps the contexts and loops the sequence started, for the
 %% clean-up.
+%% Loops are named by a reference (py_event_loop:new/1), contexts by a pid.
+alive({loop, Loop}) ->
+    case py_context_registry:owner(Loop) of
+        {ok, Pid} -> is_process_alive(Pid);
+        error -> false
+    end;
+alive({ctx, Ctx}) ->
+    is_process_alive(Ctx).
+
 track(Kind, Pid) ->
     put(prop_tracked, [{Kind, Pid} | get_list(prop_tracked)]).
 
@@ -386,7 +395,7 @@ get_list(Key) ->
 %% if the client is stuck, from here after killing it. Every stop is
 %% bounded.
 cleanup(Client) ->
-    Tracked = [T || {_, P} = T <- get_list(prop_tracked), is_process_alive(P)],
+    Tracked = [T || T <- get_list(prop_tracked), alive(T)],
     Stop = fun({loop, L}) -> {loop, L, py_event_loop:stop(L)};
               ({ctx, C}) -> {ctx, C, py_context:stop(C)}
            end,

@@ -151,6 +151,9 @@ pub struct ErlTypes {
     pid: PyObj,
     reference: PyObj,
     atom: PyObj,
+    /// `erlang.atom(name)` results by name: the same name gives the same
+    /// object within an interpreter.
+    atoms: PyObj,
     ints: Arc<IntCache>,
 }
 
@@ -182,7 +185,8 @@ impl ErlTypes {
                     return Err(PyErrInfo::fetch(py));
                 }
             }
-            Ok(ErlTypes { pid, reference, atom, ints: Arc::default() })
+            let atoms = PyObj::from_owned(ffi::PyDict_New()).ok_or_else(|| PyErrInfo::fetch(py))?;
+            Ok(ErlTypes { pid, reference, atom, atoms, ints: Arc::default() })
         }
     }
 
@@ -202,6 +206,7 @@ impl ErlTypes {
             pid: self.pid.clone(),
             reference: self.reference.clone(),
             atom: self.atom.clone(),
+            atoms: self.atoms.clone(),
             ints: self.ints.clone(),
         }
     }
@@ -238,6 +243,29 @@ impl ErlTypes {
             let s = PyObj::from_owned(s).ok_or_else(|| ConvertError::Python(PyErrInfo::fetch(py)))?;
             PyObj::from_owned(ffi::PyObject_CallOneArg(self.atom.as_ptr(), s.as_ptr()))
                 .ok_or_else(|| ConvertError::Python(PyErrInfo::fetch(py)))
+        }
+    }
+
+    /// The interpreter's one `erlang.Atom` for `name`, made on first use.
+    pub fn interned_atom(&self, py: Attached<'_>, name: &str) -> Result<PyObj, ConvertError> {
+        // SAFETY: attached thread (token); the cache dict and the key are
+        // live objects; GetItemWithError returns a borrowed reference.
+        unsafe {
+            let key = ffi::PyUnicode_FromStringAndSize(name.as_ptr() as *const _, name.len() as ffi::Py_ssize_t);
+            let key = PyObj::from_owned(key).ok_or_else(|| ConvertError::Python(PyErrInfo::fetch(py)))?;
+            let found = ffi::PyDict_GetItemWithError(self.atoms.as_ptr(), key.as_ptr());
+            if let Some(found) = ptr::NonNull::new(found) {
+                return Ok(PyObj::from_borrowed(found));
+            }
+            if !ffi::PyErr_Occurred().is_null() {
+                return Err(ConvertError::Python(PyErrInfo::fetch(py)));
+            }
+            let atom = PyObj::from_owned(ffi::PyObject_CallOneArg(self.atom.as_ptr(), key.as_ptr()))
+                .ok_or_else(|| ConvertError::Python(PyErrInfo::fetch(py)))?;
+            if ffi::PyDict_SetItem(self.atoms.as_ptr(), key.as_ptr(), atom.as_ptr()) < 0 {
+                return Err(ConvertError::Python(PyErrInfo::fetch(py)));
+            }
+            Ok(atom)
         }
     }
 

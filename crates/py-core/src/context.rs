@@ -63,6 +63,8 @@ impl Context {
             mailbox: Mailbox::new(opts.poll_window),
             run: Arc::new(RunState {
                 running: AtomicU64::new(0),
+                resumes: AtomicU64::new(0),
+                interrupt_on_resume: AtomicU64::new(0),
                 interrupt_pending: AtomicBool::new(false),
                 waiting: Mutex::new(Vec::new()),
                 stops: AtomicUsize::new(0),
@@ -137,10 +139,19 @@ impl Context {
                 true
             };
         }
-        if running == 0 {
+        // Between a nested task's reply and its end, the task under it is
+        // the one to interrupt: the interrupter, which checks with the GIL
+        // held, takes whichever of the two runs by then.
+        let resumes = self.shared.run.resumes.load(Ordering::Acquire);
+        let (target, or_else) = match (running, seq) {
+            (0, None) => (resumes, 0),
+            (r, None) => (r, resumes),
+            (r, Some(_)) => (r, 0),
+        };
+        if target == 0 {
             return false;
         }
-        interrupter().send(Order::Interrupt(self.shared.clone(), seq.unwrap_or(running)));
+        interrupter().send(Order::Interrupt(self.shared.clone(), seq.unwrap_or(target), or_else));
         true
     }
 
@@ -329,10 +340,19 @@ impl ContextThread<'_> {
         // Changed with the GIL held, as the interrupter checks it with the
         // GIL held.
         run.running.store(seq, Ordering::Release);
+        let resumed_before = run.resumes.swap(outer, Ordering::AcqRel);
         let outcome = catch_unwind(AssertUnwindSafe(|| task.run(&self.worker)));
         // Settles an interrupt that arrived after the task's own code ended.
         self.shared.run.settle();
         self.shared.run.running.store(outer, Ordering::Release);
+        self.shared.run.resumes.store(resumed_before, Ordering::Release);
+        if outer != 0 && run.interrupt_on_resume.compare_exchange(outer, 0, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            run.interrupt_pending.store(true, Ordering::Release);
+            // SAFETY: attached on this context thread (loop invariant); the
+            // ident is this thread's.
+            unsafe { interp::raise_async_keyboard_interrupt(run.ident.load(Ordering::Relaxed) as c_ulong) };
+        }
         if outcome.is_err() {
             // The task's own code catches panics to reply; this is a last line.
             self.worker.clear_error();

@@ -29,8 +29,9 @@ use crate::state::Shared;
 /// What the interrupter is asked to do.
 pub(crate) enum Order {
     /// KeyboardInterrupt in the task with this sequence number, if it still
-    /// runs.
-    Interrupt(Arc<Shared>, u64),
+    /// runs, or else in the second one (when not 0) if that runs by then:
+    /// the task a finishing nested one resumes.
+    Interrupt(Arc<Shared>, u64, u64),
     /// The context is stopping and its code did not end: doom the thread
     /// (the terminator) and interrupt whatever runs.
     Terminate(Arc<Shared>),
@@ -61,7 +62,7 @@ pub(crate) fn interrupter() -> &'static Interrupter {
             .spawn(move || {
                 for order in rx {
                     match order {
-                        Order::Interrupt(shared, seq) => deliver_interrupt(&shared, Some(seq)),
+                        Order::Interrupt(shared, seq, or_else) => deliver_interrupt(&shared, Some(seq), or_else),
                         Order::Terminate(shared) => deliver_termination(&shared),
                         Order::Spare(shared) => spare(&shared),
                     }
@@ -73,8 +74,9 @@ pub(crate) fn interrupter() -> &'static Interrupter {
 }
 
 /// Raises KeyboardInterrupt in the task `seq` (any running task if `None`)
-/// of the context, with the target's GIL held.
-fn deliver_interrupt(shared: &Shared, seq: Option<u64>) {
+/// of the context, or in `or_else` if that one runs instead, with the
+/// target's GIL held.
+fn deliver_interrupt(shared: &Shared, seq: Option<u64>, or_else: u64) {
     let target = shared.target.lock().unwrap_or_else(|p| p.into_inner());
     if !target.alive {
         return;
@@ -87,13 +89,13 @@ fn deliver_interrupt(shared: &Shared, seq: Option<u64>) {
             // changes `running` while holding it.
             let running = shared.run.running.load(Ordering::Acquire);
             match seq {
-                _ if running == 0 => {}
-                Some(s) if s != running => {
+                Some(s) if s != running && (or_else == 0 || or_else != running) => {
                     // A request started on top of the target after the
-                    // interrupt was asked for: the target waits beneath it
-                    // and stops once it may.
-                    shared.run.stop_waiting(s);
+                    // interrupt was asked for (or is finishing there): the
+                    // target waits beneath it and stops once it may.
+                    shared.run.interrupt_beneath(s);
                 }
+                _ if running == 0 => {}
                 _ => {
                     shared.run.interrupt_pending.store(true, Ordering::Release);
                     interp::raise_async_keyboard_interrupt(target.ident);
@@ -119,7 +121,7 @@ fn deliver_termination(shared: &Shared) {
             unsafe { interp::with_interpreter(target.interp, || install_terminator(target.interp)) };
         }
     }
-    deliver_interrupt(shared, None);
+    deliver_interrupt(shared, None, 0);
 }
 
 fn spare(shared: &Shared) {

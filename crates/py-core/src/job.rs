@@ -167,7 +167,8 @@ pub fn run<S: TermSource>(
             };
             let result = w.eval(code, globals, locals.as_ref());
             garbage.extend(locals);
-            Ok(Done::Value(result?))
+            // An expression may return a scheduling marker, as a call can.
+            follow_markers(w, globals, result?)
         }
         Job::Exec { code } => {
             w.exec(code, globals)?;

@@ -30,6 +30,14 @@ unsafe impl Send for Target {}
 pub(crate) struct RunState {
     /// Sequence number of the task in progress (0 when none).
     pub(crate) running: AtomicU64,
+    /// The task a nested one runs on top of (0 when none): it is
+    /// interruptible again as soon as the nested one has replied, so an
+    /// interrupt of the context that finds no task running while the
+    /// nested one finishes is meant for it.
+    pub(crate) resumes: AtomicU64,
+    /// An interrupt for the task in `resumes` that arrived while the
+    /// nested task still ran: raised as soon as that task resumes.
+    pub(crate) interrupt_on_resume: AtomicU64,
     /// An asynchronous KeyboardInterrupt was set and may not be raised yet.
     pub(crate) interrupt_pending: AtomicBool,
     /// The requests waiting in `block_until`, outermost first, each with
@@ -55,6 +63,15 @@ impl RunState {
                 true
             }
             None => false,
+        }
+    }
+
+    /// An interrupt for `seq` found another task running: if `seq` waits
+    /// beneath it, it stops when it may (in `block_until`, or as soon as
+    /// it resumes).
+    pub(crate) fn interrupt_beneath(&self, seq: u64) {
+        if !self.stop_waiting(seq) && self.resumes.load(Ordering::Acquire) == seq {
+            self.interrupt_on_resume.store(seq, Ordering::Release);
         }
     }
 

@@ -369,26 +369,16 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
     }
 
     /// Evaluates an expression in `globals` (the context's namespace if
-    /// `None`). `locals` are laid over a copy of the namespace, so names
-    /// they bind are visible everywhere in the expression (comprehensions
-    /// and lambdas included) and nothing leaks into the namespace.
+    /// `None`) with `locals` as its local mapping.
     pub fn eval(&self, source: &[u8], globals: Option<&PyObj>, locals: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
         let code = self.compile(source, CodeMode::Eval)?;
-        let globals = globals.unwrap_or(&self.globals).clone();
-        // SAFETY: attached; all objects alive for the calls.
-        unsafe {
-            let ns = match locals {
-                Some(l) if ffi::PyDict_Size(l.as_ptr()) > 0 => {
-                    let ns = self.owned(ffi::PyDict_Copy(globals.as_ptr()))?;
-                    if ffi::PyDict_Update(ns.as_ptr(), l.as_ptr()) < 0 {
-                        return Err(self.take_error());
-                    }
-                    ns
-                }
-                _ => globals,
-            };
-            self.owned(ffi::PyEval_EvalCode(code.as_ptr(), ns.as_ptr(), ns.as_ptr()))
-        }
+        let globals = globals.unwrap_or(&self.globals);
+        // As Python's `eval(code, globals, locals)` (and the C library): the
+        // namespace is `globals()`, so what the expression writes there
+        // persists; the locals are a separate mapping that is not kept.
+        let locals = locals.unwrap_or(globals);
+        // SAFETY: attached; all objects alive for the call.
+        self.owned(unsafe { ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), locals.as_ptr()) })
     }
 
     /// Executes statements in `globals` (the context's namespace if `None`).

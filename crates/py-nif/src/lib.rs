@@ -31,6 +31,7 @@
 pub mod atoms;
 pub mod callback;
 pub mod channel;
+pub mod compat;
 pub mod context;
 pub mod enif;
 pub mod error;

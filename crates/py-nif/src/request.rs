@@ -31,7 +31,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py_convert::PyObj;
+use py_convert::{PyErrInfo, PyObj};
 use py_core::{job, Worker};
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
@@ -245,13 +245,14 @@ fn execute(
     let run = || -> Result<Outcome, Outcome> {
         match job {
             Job::Core(job::Job::Call { module, func, args, kwargs }) if task.is_some() => {
-                let callable = w.resolve(module, func, globals.as_ref())?;
+                let callable = w.resolve(module, func, globals.as_ref()).map_err(unresolved_task)?;
                 let kw = job::convert_args(w, src, *args, *kwargs, garbage)?;
                 start_task(w, task, callable, garbage, kw)
             }
             Job::Core(j) => Ok(job::run(w, src, globals.as_ref(), j, garbage)?.into()),
             Job::LentCall { module, func, loan } => {
-                let callable = w.resolve(module, func, globals.as_ref())?;
+                let resolved = w.resolve(module, func, globals.as_ref());
+                let callable = if task.is_some() { resolved.map_err(unresolved_task)? } else { resolved? };
                 let argv = &mut *garbage;
                 let kw = loan
                     .with(|env, args, kwargs| {
@@ -284,6 +285,17 @@ fn execute(
         }
     };
     run().unwrap_or_else(|e| e)
+}
+
+/// A task whose function cannot be found (its module cannot be imported,
+/// or has no such attribute) ends as the C library's `submit_task` says:
+/// `{error, function_not_found}`. An interrupt stays an interrupt.
+fn unresolved_task(e: PyErrInfo) -> Outcome {
+    if e.is("KeyboardInterrupt") {
+        Outcome::PyError(e)
+    } else {
+        Outcome::Error("function_not_found")
+    }
 }
 
 /// Starts a prepared call as a task on this thread's event loop.

@@ -222,7 +222,7 @@ impl Bridge for VmBridge {
         };
         let scratch = MsgEnv::new();
         match enif::make_budgeted_atom(scratch.env(), &text) {
-            Ok(_) => types.new_atom(py, &text).ok(),
+            Ok(_) => types.interned_atom(py, &text).ok(),
             Err(ConvertError::BadTerm(why)) if why == enif::ATOM_BUDGET_EXHAUSTED => {
                 let msg = format!("{why}: the limit is {}", enif::atom_budget());
                 capi::raise(py, PyExc::RuntimeError, &msg);

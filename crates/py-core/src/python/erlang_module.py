@@ -528,15 +528,18 @@ _venv = None
 
 
 def _venv_site_packages(path):
-    """The site-packages of the venv at `path` for the running Python's
-    version (a venv made by another Python version holds compiled
-    extensions this one cannot load: refused, not half-activated)."""
+    """The site-packages of the environment at `path`, as the C library
+    finds it (no `pyvenv.cfg` needed): `Lib/site-packages` if present, else
+    `lib/pythonX.Y/site-packages` for the running Python. One made only
+    for another Python version holds compiled extensions this one cannot
+    load: refused, not half-activated."""
     import glob
     import os
     import sys
 
-    if not os.path.isfile(os.path.join(path, "pyvenv.cfg")):
-        raise ValueError(f"not a virtual environment: {path}")
+    flat = os.path.join(path, "Lib", "site-packages")
+    if os.path.isdir(flat):
+        return flat
     mine = "python%d.%d" % sys.version_info[:2]
     own = os.path.join(path, "lib", mine, "site-packages")
     if os.path.isdir(own):
@@ -545,7 +548,7 @@ def _venv_site_packages(path):
                     for d in glob.glob(os.path.join(path, "lib", "python*", "site-packages")))
     if others:
         raise ValueError(f"virtual environment {path} is for {', '.join(others)}, not {mine}")
-    raise ValueError(f"not a virtual environment: {path}")
+    raise ValueError("no_site_packages_found")
 
 
 def _venv_activate(path):

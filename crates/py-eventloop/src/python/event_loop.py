@@ -192,6 +192,21 @@ def install(*, silent=False):
     asyncio.set_event_loop_policy(ErlangEventLoopPolicy())
 
 
+def _install_default_policy():
+    """Called on every context as it starts (Python < 3.14; policies are
+    deprecated from 3.14 on): ErlangEventLoopPolicy becomes asyncio's
+    global policy, so `asyncio.run` in code that `py:exec` runs gets an
+    ErlangEventLoop, which keeps serving the context while it runs. A
+    policy the application's own code set (uvloop's, say) is kept."""
+    if sys.version_info >= (3, 14):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy:
+            asyncio.set_event_loop_policy(ErlangEventLoopPolicy())
+    return True
+
+
 def run(main, *, debug=None, **kwargs):
     """Run a coroutine on a new ErlangEventLoop, like asyncio.run."""
     if sys.version_info >= (3, 12):
@@ -313,14 +328,21 @@ def _report(token, task):
         _task_done(token, _VALUE, task.result())
 
 
-def _run_worker_loop(default=False):
+def _run_worker_loop(default=False, notify=None, tag=None):
     """The body of a py_event_loop worker: run a loop until stopped; tasks
-    still pending then are cancelled (their callers are told)."""
+    still pending then are cancelled (their callers are told). With
+    `notify` (a pid), `(py_loop_running, tag)` is sent to it from the
+    loop's first iteration: from then on an interrupt of the context
+    reaches the loop itself."""
     global _default_loop
     loop = ErlangEventLoop()
     asyncio.set_event_loop(loop)
     if default:
         _default_loop = loop
+    if notify is not None:
+        import erlang
+
+        loop.call_soon(erlang.send, notify, (erlang.atom("py_loop_running"), tag))
     try:
         loop.run_forever()
     finally:
