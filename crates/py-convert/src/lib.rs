@@ -64,6 +64,7 @@
 //! assert_eq!(back, term);
 //! ```
 
+pub mod capi;
 pub mod error;
 pub mod etf;
 pub mod etf_term;
