@@ -16,25 +16,10 @@ use pyo3_ffi as ffi;
 
 use crate::erlang_module;
 
-/// An audit hook (`PySys_AddAuditHook`'s signature).
-pub(crate) type AuditHook =
-    unsafe extern "C" fn(*const std::ffi::c_char, *mut ffi::PyObject, *mut std::ffi::c_void) -> std::ffi::c_int;
-
 extern "C" {
     // Not in pyo3-ffi.
-    fn PySys_AddAuditHook(hook: AuditHook, user_data: *mut std::ffi::c_void) -> std::ffi::c_int;
+    fn PySys_AddAuditHook(hook: crate::sandbox::AuditHook, user_data: *mut std::ffi::c_void) -> std::ffi::c_int;
 }
-
-/// Adds an audit hook for every interpreter of the process.
-///
-/// # Safety
-/// Before Python starts (adding one then is allowed and covers every
-/// interpreter); `hook` lives for the process.
-pub(crate) unsafe fn add_audit_hook(hook: AuditHook) {
-    // SAFETY: caller contract.
-    unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) };
-}
-
 /// Which memory allocator Python uses for its objects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Allocator {
@@ -257,7 +242,11 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
             return Err("Python is already initialised in this process by someone else".into());
         }
         if config.forbid_process_creation {
-            crate::sandbox::install();
+            // Adding an audit hook before initialisation is allowed (it then
+            // covers every interpreter); the hook lives for the process.
+            if let Some(hook) = crate::sandbox::to_install() {
+                PySys_AddAuditHook(hook, std::ptr::null_mut());
+            }
         }
         if ffi::PyImport_AppendInittab(c"erlang".as_ptr(), Some(erlang_module::init_erlang_module)) != 0 {
             return Err("cannot register the erlang module".into());

@@ -20,20 +20,21 @@ const FORBIDDEN: [&str; 7] =
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// An audit hook (`PySys_AddAuditHook`'s signature).
+pub(crate) type AuditHook = unsafe extern "C" fn(*const c_char, *mut ffi::PyObject, *mut c_void) -> c_int;
+
 /// Whether `event` is refused.
 pub fn is_forbidden(event: &str) -> bool {
     FORBIDDEN.contains(&event)
 }
 
-/// Adds the hook. Called before Python starts (the hook then covers every
-/// interpreter); once per process.
-pub(crate) fn install() {
+/// The hook to add, the first time only: runtime adds it before Python
+/// starts (it then covers every interpreter); once per process.
+pub(crate) fn to_install() -> Option<AuditHook> {
     if INSTALLED.swap(true, Ordering::AcqRel) {
-        return;
+        return None;
     }
-    // SAFETY: called before Python starts (see `runtime`); the hook is a
-    // plain function that lives for the process.
-    unsafe { crate::runtime::add_audit_hook(refuse_process_creation) };
+    Some(refuse_process_creation)
 }
 
 /// Whether the sandbox is on in this process.
