@@ -57,13 +57,15 @@ test: setup check-stub check-version lint check-docs test-rust test-erlang test-
 	@echo "make test: all passed"
 
 # xref and dialyzer, zero warnings; no circle among the Erlang modules,
-# none new among each crate's Rust modules; every file docs/architecture.md
+# none new among each crate's Rust modules; no raw CPython call outside
+# the files scripts/check-ffi-layer.py allows; every file docs/architecture.md
 # names exists; the example applications compile.
 lint: build
 	@$(ENV) $(REBAR) xref
 	@$(ENV) $(REBAR) dialyzer
 	@$(ENV) escript scripts/check-cycles.escript _build/default/lib/erlang_python/ebin
 	@scripts/check-rust-cycles.py
+	@scripts/check-ffi-layer.py
 	@scripts/check-doc-map.py
 	@$(ENV) examples/embeddings/check.sh
 

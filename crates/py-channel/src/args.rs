@@ -6,12 +6,10 @@ use std::ffi::CStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use py_convert::capi::{self, PyExc, RawObj};
 use py_convert::{Attached, ConvertError, ErlTypes, Limits, PyObj};
-use py_core::capi::{self, PyExc};
-use py_core::cfunc::int;
 use py_core::erlang_module;
 use py_core::WaitError;
-use pyo3_ffi as ffi;
 
 use crate::handle::{handle_of, Handle};
 use crate::{Wake, WatchId};
@@ -63,23 +61,16 @@ pub(crate) fn handle_arg<'a>(py: Attached<'_>, obj: &'a PyObj) -> Option<&'a Han
 
 /// A timeout argument in seconds: None waits for ever.
 pub(crate) fn deadline_arg(py: Attached<'_>, obj: &PyObj) -> Result<Option<Instant>, ()> {
-    // SAFETY: attached (token); None is compared by address and
-    // PyFloat_AsDouble sets an error on failure.
-    unsafe {
-        if obj.as_ptr() == ffi::Py_None() {
-            return Ok(None);
-        }
-        let secs = ffi::PyFloat_AsDouble(obj.as_ptr());
-        if secs == -1.0 && !ffi::PyErr_Occurred().is_null() {
-            return Err(());
-        }
-        if secs.is_nan() {
-            capi::raise(py, PyExc::ValueError, "timeout must be a number of seconds or None");
-            return Err(());
-        }
-        let wait = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
-        Ok(Some(Instant::now() + wait))
+    if capi::is_none(obj) {
+        return Ok(None);
     }
+    let Some(secs) = capi::float_arg(py, obj) else { return Err(()) };
+    if secs.is_nan() {
+        capi::raise(py, PyExc::ValueError, "timeout must be a number of seconds or None");
+        return Err(());
+    }
+    let wait = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
+    Ok(Some(Instant::now() + wait))
 }
 
 /// Runs `f` with the calling interpreter's Erlang types and limits.
@@ -109,44 +100,25 @@ pub(crate) fn raise_convert(py: Attached<'_>, e: &ConvertError) {
 
 /// Raises the module's exception class `name` (defined in channel.py).
 pub(crate) fn raise_class(py: Attached<'_>, module: &PyObj, name: &CStr, message: &str) {
-    // SAFETY: attached (token); the class is a new reference or null.
-    unsafe {
-        match PyObj::from_owned(ffi::PyObject_GetAttrString(module.as_ptr(), name.as_ptr())) {
-            Some(class) => {
-                let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
-                ffi::PyErr_SetString(class.as_ptr(), text.as_ptr());
-            }
-            None => capi::raise(py, PyExc::RuntimeError, message),
-        }
+    match capi::getattr(py, module, name) {
+        Some(class) => capi::raise_class(py, &class, message),
+        None => capi::raise(py, PyExc::RuntimeError, message),
     }
 }
 
 /// Bytes as a Python `bytes` object.
-pub(crate) fn new_bytes(_py: Attached<'_>, data: &[u8]) -> Option<PyObj> {
-    // SAFETY: attached (token); the data is copied.
-    unsafe { PyObj::from_owned(ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t)) }
+pub(crate) fn new_bytes(py: Attached<'_>, data: &[u8]) -> Option<PyObj> {
+    capi::new_bytes(py, data)
 }
 
 /// The bytes of a bytes-like argument (copied), or TypeError.
 pub(crate) fn bytes_arg(py: Attached<'_>, obj: &PyObj) -> Option<Vec<u8>> {
-    // SAFETY: attached (token); the buffer view is released before return.
-    unsafe {
-        let mut view: ffi::Py_buffer = std::mem::zeroed();
-        if ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) != 0 {
-            ffi::PyErr_Clear();
-            capi::raise(py, PyExc::TypeError, "expected a bytes-like object");
-            return None;
-        }
-        let data = std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize).to_vec();
-        ffi::PyBuffer_Release(&mut view);
-        Some(data)
-    }
+    capi::bytes_like(py, obj)
 }
 
 /// A non-negative size argument; negative (or None) means "no limit".
 pub(crate) fn size_arg(py: Attached<'_>, obj: &PyObj) -> Option<Option<usize>> {
-    // SAFETY: attached (token); None is compared by address.
-    if obj.as_ptr() == unsafe { ffi::Py_None() } {
+    if capi::is_none(obj) {
         return Some(None);
     }
     let n = capi::int_arg(py, obj)?;
@@ -154,6 +126,6 @@ pub(crate) fn size_arg(py: Attached<'_>, obj: &PyObj) -> Option<Option<usize>> {
 }
 
 /// `int(v)` for the C functions.
-pub(crate) fn int_obj(v: i64) -> *mut ffi::PyObject {
-    int(v)
+pub(crate) fn int_obj(v: i64) -> RawObj {
+    capi::int(v)
 }

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
+use py_convert::capi::wrong_args;
+use py_convert::capi::{self, PyExc, RawObj};
 use py_convert::{Attached, PyObj};
-use py_core::capi::{self, PyExc};
-use py_core::cfunc::wrong_args;
-use pyo3_ffi as ffi;
 
 use crate::args::{self, new_bytes};
 use crate::handle::{null, Core, Handle};
@@ -32,7 +31,7 @@ fn wait_for(py: Attached<'_>, b: &Buffer, ready: &dyn Fn() -> bool) -> Result<()
 
 /// `read(n)` (`n` None: to the end), waiting for the bytes or the end when
 /// `block`.
-pub fn read(py: Attached<'_>, h: &Handle, n: Option<usize>, block: bool) -> *mut ffi::PyObject {
+pub fn read(py: Attached<'_>, h: &Handle, n: Option<usize>, block: bool) -> RawObj {
     let Some(b) = buffer_of(py, h) else { return null() };
     if block {
         let ready = || b.is_closed() || n.is_some_and(|n| b.available() >= n);
@@ -45,7 +44,7 @@ pub fn read(py: Attached<'_>, h: &Handle, n: Option<usize>, block: bool) -> *mut
 
 /// `readline(limit)`: up to and including the next newline, or what is
 /// left at the end, or `limit` bytes.
-pub fn readline(py: Attached<'_>, h: &Handle, limit: Option<usize>) -> *mut ffi::PyObject {
+pub fn readline(py: Attached<'_>, h: &Handle, limit: Option<usize>) -> RawObj {
     let Some(b) = buffer_of(py, h) else { return null() };
     let ready = || b.is_closed() || b.line_len().is_some() || limit.is_some_and(|l| b.available() >= l);
     if wait_for(py, b, &ready).is_err() {
@@ -57,7 +56,7 @@ pub fn readline(py: Attached<'_>, h: &Handle, limit: Option<usize>) -> *mut ffi:
 }
 
 /// `seek(offset, whence)` as for files (0: start, 1: current, 2: end).
-pub fn seek(py: Attached<'_>, h: &Handle, offset: i64, whence: i64) -> *mut ffi::PyObject {
+pub fn seek(py: Attached<'_>, h: &Handle, offset: i64, whence: i64) -> RawObj {
     let Some(b) = buffer_of(py, h) else { return null() };
     let base = match whence {
         0 => 0,
@@ -77,7 +76,7 @@ pub fn seek(py: Attached<'_>, h: &Handle, offset: i64, whence: i64) -> *mut ffi:
 }
 
 /// `find(sub, start, end)`: like `bytes.find` over what was written.
-pub fn find(py: Attached<'_>, h: &Handle, sub: &[u8], start: i64, end: i64) -> *mut ffi::PyObject {
+pub fn find(py: Attached<'_>, h: &Handle, sub: &[u8], start: i64, end: i64) -> RawObj {
     let Some(b) = buffer_of(py, h) else { return null() };
     let len = b.len() as i64;
     let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) } as usize;
@@ -85,7 +84,7 @@ pub fn find(py: Attached<'_>, h: &Handle, sub: &[u8], start: i64, end: i64) -> *
 }
 
 /// A number read from the buffer in `args` (`[capsule]`).
-pub fn number(py: Attached<'_>, args: &[PyObj], f: impl Fn(&Buffer) -> i64) -> *mut ffi::PyObject {
+pub fn number(py: Attached<'_>, args: &[PyObj], f: impl Fn(&Buffer) -> i64) -> RawObj {
     let [cap] = args else { return wrong_args(c"expected one buffer") };
     let Some(h) = args::handle_arg(py, cap) else { return null() };
     let Some(b) = buffer_of(py, h) else { return null() };

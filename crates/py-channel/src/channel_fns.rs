@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use py_convert::capi::boolean;
+use py_convert::capi::{self, PyExc, RawObj};
 use py_convert::{Attached, PyObj};
-use py_core::capi::{self, PyExc};
-use py_core::cfunc::boolean;
-use pyo3_ffi as ffi;
 
 use crate::args::{self, bytes_arg, new_bytes, raise_class, with_types};
 use crate::handle::{null, Core, Handle};
@@ -37,13 +36,13 @@ fn inbound(h: &Handle) -> Option<(&Arc<Queue>, bool)> {
     }
 }
 
-fn not_a_channel(py: Attached<'_>) -> *mut ffi::PyObject {
+fn not_a_channel(py: Attached<'_>) -> RawObj {
     capi::raise(py, PyExc::TypeError, "not a channel");
     null()
 }
 
 /// An item as Python sees it: bytes, or the decoded term.
-fn decode(py: Attached<'_>, raw: bool, item: &[u8]) -> *mut ffi::PyObject {
+fn decode(py: Attached<'_>, raw: bool, item: &[u8]) -> RawObj {
     if raw {
         return new_bytes(py, item).map_or(null(), PyObj::into_raw);
     }
@@ -57,10 +56,9 @@ fn decode(py: Attached<'_>, raw: bool, item: &[u8]) -> *mut ffi::PyObject {
     }
 }
 
-fn closed(py: Attached<'_>, module: &PyObj, raw: bool, on_closed: OnClosed) -> *mut ffi::PyObject {
+fn closed(py: Attached<'_>, module: &PyObj, raw: bool, on_closed: OnClosed) -> RawObj {
     match on_closed {
-        // SAFETY: attached (token); StopIteration is a built-in type.
-        OnClosed::StopIteration => unsafe { ffi::PyErr_SetNone(ffi::PyExc_StopIteration) },
+        OnClosed::StopIteration => capi::raise_empty(py, PyExc::StopIteration),
         OnClosed::Raise => {
             let class = if raw { c"ByteChannelClosed" } else { c"ChannelClosed" };
             raise_class(py, module, class, "the channel is closed");
@@ -70,13 +68,7 @@ fn closed(py: Attached<'_>, module: &PyObj, raw: bool, on_closed: OnClosed) -> *
 }
 
 /// The next item, waiting until `deadline` (None: no limit).
-pub fn receive(
-    py: Attached<'_>,
-    module: &PyObj,
-    h: &Handle,
-    deadline: Option<Instant>,
-    on_closed: OnClosed,
-) -> *mut ffi::PyObject {
+pub fn receive(py: Attached<'_>, module: &PyObj, h: &Handle, deadline: Option<Instant>, on_closed: OnClosed) -> RawObj {
     let Some((q, raw)) = inbound(h) else { return not_a_channel(py) };
     loop {
         match q.try_recv() {
@@ -100,7 +92,7 @@ pub fn receive(
 }
 
 /// The next item, or `default` if none is queued.
-pub fn try_receive(py: Attached<'_>, module: &PyObj, h: &Handle, default: &PyObj) -> *mut ffi::PyObject {
+pub fn try_receive(py: Attached<'_>, module: &PyObj, h: &Handle, default: &PyObj) -> RawObj {
     let Some((q, raw)) = inbound(h) else { return not_a_channel(py) };
     match q.try_recv() {
         Ok(item) => decode(py, raw, &item),
@@ -131,26 +123,17 @@ pub fn info(py: Attached<'_>, h: &Handle) -> Option<PyObj> {
         return None;
     };
     let i = q.info();
-    // SAFETY: attached (token); the dict and values are new references, the
-    // values' references are not stolen by PyDict_SetItemString.
-    unsafe {
-        let d = PyObj::from_owned(ffi::PyDict_New())?;
-        for (k, v) in [(c"size", i.size as i64), (c"len", i.len as i64), (c"max_size", i.max_size as i64)] {
-            let v = capi::new_int(py, v)?;
-            if ffi::PyDict_SetItemString(d.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
-                return None;
-            }
-        }
-        let closed = PyObj::from_owned(boolean(i.closed))?;
-        if ffi::PyDict_SetItemString(d.as_ptr(), c"closed".as_ptr(), closed.as_ptr()) < 0 {
-            return None;
-        }
-        Some(d)
+    let d = capi::new_dict(py)?;
+    for (k, v) in [(c"size", i.size as i64), (c"len", i.len as i64), (c"max_size", i.max_size as i64)] {
+        let v = capi::new_int(py, v)?;
+        capi::dict_set_str(py, &d, k, &v).ok()?;
     }
+    capi::dict_set_str(py, &d, c"closed", &capi::new_bool(py, i.closed)).ok()?;
+    Some(d)
 }
 
 /// `ByteChannel.send_bytes`: True, or False when the channel is busy.
-pub fn send_bytes(py: Attached<'_>, module: &PyObj, h: &Handle, data: &PyObj) -> *mut ffi::PyObject {
+pub fn send_bytes(py: Attached<'_>, module: &PyObj, h: &Handle, data: &PyObj) -> RawObj {
     let Core::ByteChannel { outbound, .. } = &h.core else {
         capi::raise(py, PyExc::TypeError, "send_bytes needs a byte channel");
         return null();
@@ -193,7 +176,7 @@ fn watches() -> &'static Mutex<HashMap<i64, Watch>> {
 }
 
 /// Starts a watch on the inbound queue; returns the descriptor to watch.
-pub fn watch_begin(py: Attached<'_>, h: &Handle) -> *mut ffi::PyObject {
+pub fn watch_begin(py: Attached<'_>, h: &Handle) -> RawObj {
     let Some((q, _)) = inbound(h) else { return not_a_channel(py) };
     let (reader, writer) = match UnixStream::pair() {
         Ok(p) => p,

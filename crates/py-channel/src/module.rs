@@ -4,17 +4,12 @@
 //! (`python/channel.py`). Waits release the GIL and, on a context thread,
 //! keep serving the context's requests (`py_core::block_until_deadline`).
 
-use std::ffi::c_int;
-use std::ptr;
-
-use py_convert::{Attached, PyObj};
-use py_core::cfunc::{boolean, fast, none_raw, wrong_args};
-use pyo3_ffi as ffi;
+use py_convert::capi::{self, boolean, fast, none_raw, wrong_args, MethodDef, METHODS_END};
+use py_convert::PyObj;
 
 use crate::args::{bytes_arg, deadline_arg, handle_arg, size_arg};
 use crate::handle::{null, Core};
 use crate::view;
-use py_core::capi;
 
 /// Registers `_erlang_channel` as a built-in module; call before Python
 /// starts.
@@ -26,26 +21,26 @@ pub fn register() -> bool {
     py_core::runtime::add_builtin_module(c"_erlang_channel", init_module)
 }
 
-py_core::fastcall_entry!(ch_recv, |py, module, args| {
+py_convert::fastcall_entry!(ch_recv, |py, module, args| {
     let [cap, timeout] = args.as_slice() else { return wrong_args(c"_recv(channel, timeout)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     let Ok(deadline) = deadline_arg(py, timeout) else { return null() };
     crate::channel_fns::receive(py, &module, h, deadline, crate::channel_fns::OnClosed::Raise)
 });
 
-py_core::fastcall_entry!(ch_next, |py, module, args| {
+py_convert::fastcall_entry!(ch_next, |py, module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_next(channel)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     crate::channel_fns::receive(py, &module, h, None, crate::channel_fns::OnClosed::StopIteration)
 });
 
-py_core::fastcall_entry!(ch_try_recv, |py, module, args| {
+py_convert::fastcall_entry!(ch_try_recv, |py, module, args| {
     let [cap, default] = args.as_slice() else { return wrong_args(c"_try_recv(channel, default)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     crate::channel_fns::try_receive(py, &module, h, default)
 });
 
-py_core::fastcall_entry!(ch_closed, |py, _module, args| {
+py_convert::fastcall_entry!(ch_closed, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_closed(channel)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     match &h.core {
@@ -55,57 +50,57 @@ py_core::fastcall_entry!(ch_closed, |py, _module, args| {
     }
 });
 
-py_core::fastcall_entry!(ch_close, |py, _module, args| {
+py_convert::fastcall_entry!(ch_close, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_close(channel)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     crate::channel_fns::close(h);
     none_raw()
 });
 
-py_core::fastcall_entry!(ch_info, |py, _module, args| {
+py_convert::fastcall_entry!(ch_info, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_info(channel)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     crate::channel_fns::info(py, h).map_or(null(), PyObj::into_raw)
 });
 
-py_core::fastcall_entry!(ch_send_bytes, |py, module, args| {
+py_convert::fastcall_entry!(ch_send_bytes, |py, module, args| {
     let [cap, data] = args.as_slice() else { return wrong_args(c"_send_bytes(channel, data)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     crate::channel_fns::send_bytes(py, &module, h, data)
 });
 
-py_core::fastcall_entry!(ch_watch_begin, |py, _module, args| {
+py_convert::fastcall_entry!(ch_watch_begin, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_watch_begin(channel)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     crate::channel_fns::watch_begin(py, h)
 });
 
-py_core::fastcall_entry!(ch_watch_end, |py, _module, args| {
+py_convert::fastcall_entry!(ch_watch_end, |py, _module, args| {
     let [_cap, fd] = args.as_slice() else { return wrong_args(c"_watch_end(channel, fd)") };
     let Some(fd) = capi::int_arg(py, fd) else { return null() };
     crate::channel_fns::watch_end(fd);
     none_raw()
 });
 
-py_core::fastcall_entry!(buf_read, |py, _module, args| {
+py_convert::fastcall_entry!(buf_read, |py, _module, args| {
     let [cap, n] = args.as_slice() else { return wrong_args(c"_buf_read(buffer, size)") };
     let (Some(h), Some(n)) = (handle_arg(py, cap), size_arg(py, n)) else { return null() };
     crate::buffer_fns::read(py, h, n, true)
 });
 
-py_core::fastcall_entry!(buf_read_nonblock, |py, _module, args| {
+py_convert::fastcall_entry!(buf_read_nonblock, |py, _module, args| {
     let [cap, n] = args.as_slice() else { return wrong_args(c"_buf_read_nonblock(buffer, size)") };
     let (Some(h), Some(n)) = (handle_arg(py, cap), size_arg(py, n)) else { return null() };
     crate::buffer_fns::read(py, h, n, false)
 });
 
-py_core::fastcall_entry!(buf_readline, |py, _module, args| {
+py_convert::fastcall_entry!(buf_readline, |py, _module, args| {
     let [cap, n] = args.as_slice() else { return wrong_args(c"_buf_readline(buffer, size)") };
     let (Some(h), Some(n)) = (handle_arg(py, cap), size_arg(py, n)) else { return null() };
     crate::buffer_fns::readline(py, h, n)
 });
 
-py_core::fastcall_entry!(buf_seek, |py, _module, args| {
+py_convert::fastcall_entry!(buf_seek, |py, _module, args| {
     let [cap, offset, whence] = args.as_slice() else { return wrong_args(c"_buf_seek(buffer, offset, whence)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     let (Some(offset), Some(whence)) = (capi::int_arg(py, offset), capi::int_arg(py, whence)) else {
@@ -114,7 +109,7 @@ py_core::fastcall_entry!(buf_seek, |py, _module, args| {
     crate::buffer_fns::seek(py, h, offset, whence)
 });
 
-py_core::fastcall_entry!(buf_find, |py, _module, args| {
+py_convert::fastcall_entry!(buf_find, |py, _module, args| {
     let [cap, sub, start, end] = args.as_slice() else { return wrong_args(c"_buf_find(buffer, sub, start, end)") };
     let Some(h) = handle_arg(py, cap) else { return null() };
     let Some(sub) = bytes_arg(py, sub) else { return null() };
@@ -124,19 +119,19 @@ py_core::fastcall_entry!(buf_find, |py, _module, args| {
     crate::buffer_fns::find(py, h, &sub, start, end)
 });
 
-py_core::fastcall_entry!(buf_tell, |py, _module, args| {
+py_convert::fastcall_entry!(buf_tell, |py, _module, args| {
     crate::buffer_fns::number(py, args.as_slice(), |b| b.position() as i64)
 });
 
-py_core::fastcall_entry!(buf_available, |py, _module, args| {
+py_convert::fastcall_entry!(buf_available, |py, _module, args| {
     crate::buffer_fns::number(py, args.as_slice(), |b| b.available() as i64)
 });
 
-py_core::fastcall_entry!(buf_len, |py, _module, args| {
+py_convert::fastcall_entry!(buf_len, |py, _module, args| {
     crate::buffer_fns::number(py, args.as_slice(), |b| b.len() as i64)
 });
 
-py_core::fastcall_entry!(buf_at_eof, |py, _module, args| {
+py_convert::fastcall_entry!(buf_at_eof, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_buf_at_eof(buffer)") };
     match handle_arg(py, cap).map(|h| &h.core) {
         Some(Core::Buffer(b)) => boolean(b.at_eof()),
@@ -145,7 +140,7 @@ py_core::fastcall_entry!(buf_at_eof, |py, _module, args| {
     }
 });
 
-py_core::fastcall_entry!(buf_view, |py, module, args| {
+py_convert::fastcall_entry!(buf_view, |py, module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_BufferView(buffer)") };
     match handle_arg(py, cap).map(|h| &h.core) {
         Some(Core::Buffer(b)) => view::new_view(py, &module, b.clone()),
@@ -154,42 +149,42 @@ py_core::fastcall_entry!(buf_view, |py, module, args| {
     }
 });
 
-py_core::fastcall_entry!(sd_get, |py, _module, args| {
+py_convert::fastcall_entry!(sd_get, |py, _module, args| {
     let [cap, key] = args.as_slice() else { return wrong_args(c"_sd_get(dict, key)") };
     crate::dict_fns::get(py, cap, key)
 });
 
-py_core::fastcall_entry!(sd_set, |py, _module, args| {
+py_convert::fastcall_entry!(sd_set, |py, _module, args| {
     let [cap, key, value] = args.as_slice() else { return wrong_args(c"_sd_set(dict, key, value)") };
     crate::dict_fns::set(py, cap, key, value)
 });
 
-py_core::fastcall_entry!(sd_del, |py, _module, args| {
+py_convert::fastcall_entry!(sd_del, |py, _module, args| {
     let [cap, key] = args.as_slice() else { return wrong_args(c"_sd_del(dict, key)") };
     crate::dict_fns::delete(py, cap, key)
 });
 
-py_core::fastcall_entry!(sd_contains, |py, _module, args| {
+py_convert::fastcall_entry!(sd_contains, |py, _module, args| {
     let [cap, key] = args.as_slice() else { return wrong_args(c"_sd_contains(dict, key)") };
     crate::dict_fns::contains(py, cap, key)
 });
 
-py_core::fastcall_entry!(sd_len, |py, _module, args| {
+py_convert::fastcall_entry!(sd_len, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_sd_len(dict)") };
     crate::dict_fns::len(py, cap)
 });
 
-py_core::fastcall_entry!(sd_keys, |py, _module, args| {
+py_convert::fastcall_entry!(sd_keys, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_sd_keys(dict)") };
     crate::dict_fns::keys(py, cap)
 });
 
-py_core::fastcall_entry!(sd_destroy, |py, _module, args| {
+py_convert::fastcall_entry!(sd_destroy, |py, _module, args| {
     let [cap] = args.as_slice() else { return wrong_args(c"_sd_destroy(dict)") };
     crate::dict_fns::destroy(py, cap)
 });
 
-static mut METHODS: [ffi::PyMethodDef; 27] = [
+static mut METHODS: [MethodDef; 27] = [
     fast(c"_recv", ch_recv, c"Next item, waiting up to timeout seconds (None: no limit)."),
     fast(c"_next", ch_next, c"Next item; StopIteration once closed and drained."),
     fast(c"_try_recv", ch_try_recv, c"Next item, or default if none is queued."),
@@ -216,22 +211,17 @@ static mut METHODS: [ffi::PyMethodDef; 27] = [
     fast(c"_sd_len", sd_len, c"Number of keys."),
     fast(c"_sd_keys", sd_keys, c"All keys."),
     fast(c"_sd_destroy", sd_destroy, c"Free the dict."),
-    ffi::PyMethodDef::zeroed(),
+    METHODS_END,
 ];
 
-unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
-    // SAFETY: CPython calls the exec slot with the GIL held and the module.
-    unsafe {
-        let py = Attached::assume();
-        let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
-        if view::add_type(py, &m).is_none() {
-            return -1;
-        }
-        py_core::cfunc::exec_python_half(module, crate::PYTHON_SOURCE, c"<_erlang_channel>")
+py_convert::exec_slot!(exec_module, |py, module| {
+    if view::add_type(py, &module).is_none() {
+        return -1;
     }
-}
+    capi::exec_python_half(py, &module, crate::PYTHON_SOURCE, c"<_erlang_channel>")
+});
 
-py_core::builtin_module!(
+py_convert::builtin_module!(
     init_module,
     c"_erlang_channel",
     c"Channels, PyBuffer and SharedDict of erlang_python (use them through the erlang module).",

@@ -27,6 +27,9 @@
 //! own an attached thread and the `erlang` types; inside the library,
 //! `py-core`'s context threads provide both.
 //!
+//! [`capi`] is the safe layer over CPython's C API that the crates above
+//! use instead of calling pyo3-ffi themselves.
+//!
 //! | Erlang | Python |
 //! |---|---|
 //! | `true`, `false` | `True`, `False` |
@@ -64,6 +67,7 @@
 //! assert_eq!(back, term);
 //! ```
 
+pub mod capi;
 pub mod error;
 pub mod etf;
 pub mod etf_term;

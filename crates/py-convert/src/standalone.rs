@@ -11,8 +11,7 @@
 
 use std::sync::OnceLock;
 
-use pyo3_ffi as ffi;
-
+use crate::capi::gil;
 use crate::pyobj::Attached;
 use crate::pytypes::ErlTypes;
 
@@ -47,26 +46,11 @@ pub fn with_python<R>(f: impl FnOnce(Attached<'_>, &ErlTypes) -> R) -> R {
     let shared = TYPES.get_or_init(|| {
         // SAFETY: runs once (OnceLock); initialises Python, creates the
         // types with the GIL held, then releases the GIL for other threads.
-        unsafe {
-            if ffi::Py_IsInitialized() == 0 {
-                ffi::Py_InitializeEx(0);
-            }
-            let types = ErlTypes::standalone(Attached::assume()).expect("create erlang types").1;
-            ffi::PyEval_SaveThread();
-            Shared(types)
-        }
+        unsafe { gil::start_then_release(|py| Shared(ErlTypes::standalone(py).expect("create erlang types").1)) }
     });
-    struct Release(ffi::PyGILState_STATE);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            // SAFETY: pairs with the PyGILState_Ensure below, also when the
-            // test body panics, so a failing test cannot keep the GIL.
-            unsafe { ffi::PyGILState_Release(self.0) }
-        }
-    }
-    // SAFETY: Python is initialised; PyGILState gives this thread a thread
-    // state and the GIL until the guard releases it.
-    let _guard = Release(unsafe { ffi::PyGILState_Ensure() });
-    // SAFETY: the GIL is held for the duration of `f`.
-    f(unsafe { Attached::assume() }, &shared.0)
+    // SAFETY: Python is initialised; the guard gives this thread a thread
+    // state and the GIL until it drops, also when `f` panics, so a failing
+    // test cannot keep the GIL.
+    let guard = unsafe { gil::GilGuard::ensure() };
+    f(guard.py(), &shared.0)
 }

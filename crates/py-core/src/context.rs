@@ -17,8 +17,6 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pyo3_ffi as ffi;
-
 use crate::handoff::{Mailbox, DEFAULT_POLL_WINDOW};
 use crate::interp::{self, Mode, ThreadState};
 use crate::interrupt::{interrupter, Order};
@@ -527,20 +525,14 @@ pub fn serve_pending(_py: py_convert::Attached<'_>) -> usize {
 /// (an event loop's poller). On a context thread its own state is detached
 /// and re-attached; on any other thread the current state is saved and
 /// restored. `f` must not touch Python.
-pub fn without_gil<R>(_py: py_convert::Attached<'_>, f: impl FnOnce() -> R) -> R {
+pub fn without_gil<R>(py: py_convert::Attached<'_>, f: impl FnOnce() -> R) -> R {
     if let Some(ct) = current_thread() {
         ct.ts.detach();
         let result = catch_unwind(AssertUnwindSafe(f));
         ct.ts.attach();
         return result.unwrap_or_else(|p| std::panic::resume_unwind(p));
     }
-    // SAFETY: attached (token): the state is saved around `f` and restored
-    // on the same thread, even if `f` panics.
-    let saved = unsafe { ffi::PyEval_SaveThread() };
-    let result = catch_unwind(AssertUnwindSafe(f));
-    // SAFETY: as above.
-    unsafe { ffi::PyEval_RestoreThread(saved) };
-    result.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    interp::released(py, f)
 }
 
 /// Before an event loop on this context thread blocks in its poller: keeps
@@ -611,12 +603,7 @@ pub fn end_external_sleep() {
 pub fn sleep(py: py_convert::Attached<'_>, duration: std::time::Duration) -> Result<(), WaitError> {
     let deadline = std::time::Instant::now() + duration;
     let Some(ct) = current_thread() else {
-        // SAFETY: attached (token): the state is saved around the sleep and
-        // restored on the same thread.
-        let saved = unsafe { ffi::PyEval_SaveThread() };
-        thread::sleep(duration);
-        // SAFETY: as above.
-        unsafe { ffi::PyEval_RestoreThread(saved) };
+        interp::released(py, || thread::sleep(duration));
         return Ok(());
     };
     let _ = py;
@@ -693,36 +680,35 @@ pub fn block_until(py: py_convert::Attached<'_>, done: &dyn Fn() -> bool) -> Res
 /// [`block_until`], giving up at `deadline`: `Ok(true)` if `done()` holds,
 /// `Ok(false)` if the deadline passed first.
 pub fn block_until_deadline(
-    _py: py_convert::Attached<'_>,
+    py: py_convert::Attached<'_>,
     done: &dyn Fn() -> bool,
     deadline: Option<std::time::Instant>,
 ) -> Result<bool, WaitError> {
     let ct = CURRENT.with(|c| c.get());
     if ct.is_null() {
-        // SAFETY: attached (token): save the thread state while parked, then
-        // restore the same one.
-        let saved = unsafe { ffi::PyEval_SaveThread() };
-        // Poll briefly before parking, as context threads do between
-        // requests: an answer from Erlang usually comes within microseconds,
-        // and waking a parked thread costs more than that.
-        let poll_until = std::time::Instant::now() + DEFAULT_POLL_WINDOW;
-        let mut met = true;
-        while !done() {
-            let now = std::time::Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                met = false;
-                break;
+        // The thread state is saved while parked, then the same one restored.
+        let met = interp::released(py, || {
+            // Poll briefly before parking, as context threads do between
+            // requests: an answer from Erlang usually comes within microseconds,
+            // and waking a parked thread costs more than that.
+            let poll_until = std::time::Instant::now() + DEFAULT_POLL_WINDOW;
+            let mut met = true;
+            while !done() {
+                let now = std::time::Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    met = false;
+                    break;
+                }
+                if now < poll_until {
+                    thread::yield_now();
+                } else if let Some(d) = deadline {
+                    thread::park_timeout(d - now);
+                } else {
+                    thread::park();
+                }
             }
-            if now < poll_until {
-                thread::yield_now();
-            } else if let Some(d) = deadline {
-                thread::park_timeout(d - now);
-            } else {
-                thread::park();
-            }
-        }
-        // SAFETY: restores the state saved above, on the same thread.
-        unsafe { ffi::PyEval_RestoreThread(saved) };
+            met
+        });
         return Ok(met);
     }
     // SAFETY: CURRENT points at this thread's ContextThread, alive while its

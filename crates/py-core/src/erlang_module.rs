@@ -12,16 +12,15 @@
 //! layer installs; the rest of the module is Python
 //! (`python/erlang_module.py`), executed into each copy.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_void, CStr};
 use std::ptr;
 use std::sync::{Mutex, OnceLock};
 
+use py_convert::capi::{
+    self, boolean, exec_module_source, fast, int, into_raw_or_null, none_raw, null, raise, wrong_args, MethodDef,
+    PyExc, RawObj, METHODS_END,
+};
 use py_convert::{Attached, ErlTypes, PyErrInfo, PyObj};
-use pyo3_ffi as ffi;
-
-use crate::capi::{self, exec_module_source, raise, PyExc};
-
-use crate::cfunc::{arguments, boolean, fast, none_raw, set_error, wrong_args};
 
 /// What the `erlang` module needs from the VM. Each method runs on a thread
 /// attached to the calling interpreter and returns `None` with a Python
@@ -108,43 +107,36 @@ struct ModuleState {
     markers: Option<(PyObj, PyObj)>,
 }
 
-unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
-    // SAFETY: CPython calls the exec slot with the GIL held and a module
-    // whose state is `m_size` zeroed bytes, which is a valid `ModuleState`
-    // (`None`).
-    unsafe {
-        let py = Attached::assume();
-        let Some(m) = ptr::NonNull::new(module).map(|p| PyObj::from_borrowed(p)) else { return -1 };
-        let state = ffi::PyModule_GetState(m.as_ptr()) as *mut ModuleState;
-        let result = ErlTypes::create(py, &m).and_then(|types| {
-            ptr::write(state, ModuleState { types: Some(types), markers: None });
-            add_python_part(py, &m)?;
-            let class = |name: &CStr| {
-                PyObj::from_owned(ffi::PyObject_GetAttrString(m.as_ptr(), name.as_ptr()))
-                    .ok_or_else(|| PyErrInfo::fetch(py))
-            };
-            (*state).markers = Some((class(c"ScheduleMarker")?, class(c"InlineScheduleMarker")?));
-            Ok(())
-        });
-        match result {
-            Ok(()) => 0,
-            Err(e) => {
-                let msg =
-                    std::ffi::CString::new(format!("erlang module: {}: {}", e.class, e.message)).unwrap_or_default();
-                ffi::PyErr_SetString(ffi::PyExc_ImportError, msg.as_ptr());
-                -1
-            }
+py_convert::exec_slot!(exec_module, |py, m| {
+    // The module's state is `m_size` zeroed bytes, which is a valid
+    // `ModuleState` (`None`).
+    let state = capi::module_state::<ModuleState>(&m);
+    if state.is_null() {
+        return -1;
+    }
+    let result = ErlTypes::create(py, &m).and_then(|types| {
+        // SAFETY: the state is this module's, zeroed (see above); writing
+        // a whole value does not drop the zeroed one.
+        unsafe { ptr::write(state, ModuleState { types: Some(types), markers: None }) };
+        add_python_part(py, &m)?;
+        let class = |name: &CStr| capi::getattr(py, &m, name).ok_or_else(|| PyErrInfo::fetch(py));
+        let markers = (class(c"ScheduleMarker")?, class(c"InlineScheduleMarker")?);
+        // SAFETY: initialised just above; the GIL serialises access.
+        unsafe { (*state).markers = Some(markers) };
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            raise(py, PyExc::ImportError, &format!("erlang module: {}: {}", e.class, e.message));
+            -1
         }
     }
-}
+});
 
 /// Runs the module's Python half in its namespace.
-///
-/// # Safety
-/// Attached thread; `module` is the module being executed.
-unsafe fn add_python_part(py: Attached<'_>, module: &PyObj) -> Result<(), PyErrInfo> {
-    // SAFETY: caller contract.
-    unsafe { exec_module_source(py, module, PYTHON_PART, c"<erlang module>") }
+fn add_python_part(py: Attached<'_>, module: &PyObj) -> Result<(), PyErrInfo> {
+    exec_module_source(py, module, PYTHON_PART, c"<erlang module>")
 }
 
 unsafe extern "C" fn free_module(module: *mut c_void) {
@@ -152,7 +144,7 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     // freed; the state was initialised by `exec_module` (or is still zeroed,
     // which drops as `None`).
     unsafe {
-        let state = ffi::PyModule_GetState(module as *mut ffi::PyObject) as *mut ModuleState;
+        let state = capi::module_state_raw::<ModuleState>(module);
         if !state.is_null() {
             if let Some(types) = &(*state).types {
                 types.clear_caches(Attached::assume());
@@ -162,7 +154,7 @@ unsafe extern "C" fn free_module(module: *mut c_void) {
     }
 }
 
-static mut METHODS: [ffi::PyMethodDef; 16] = [
+static mut METHODS: [MethodDef; 16] = [
     fast(c"call", erlang_call, c"call(name, *args): run the Erlang function registered as `name`."),
     fast(c"send", erlang_send, c"send(pid, term): send `term` to an Erlang process."),
     fast(c"whereis", erlang_whereis, c"whereis(name): the Pid registered as `name`, or None."),
@@ -178,27 +170,26 @@ static mut METHODS: [ffi::PyMethodDef; 16] = [
     fast(c"_async_call_cancel", erlang_async_call_cancel, c""),
     fast(c"_set_namespace_template", erlang_set_namespace_template, c""),
     fast(c"_extension_modules", erlang_extension_modules, c""),
-    ffi::PyMethodDef::zeroed(),
+    METHODS_END,
 ];
 
 fn bridge() -> Option<&'static dyn Bridge> {
     BRIDGE.get().map(|b| b.as_ref())
 }
 
-fn no_vm() -> *mut ffi::PyObject {
-    // SAFETY: reading the address of a built-in exception type.
-    set_error(unsafe { ffi::PyExc_RuntimeError }, c"the erlang module only works inside an Erlang VM")
+fn no_vm() -> RawObj {
+    capi::runtime_error(c"the erlang module only works inside an Erlang VM")
 }
 
-crate::fastcall_entry!(erlang_call, |py, module, args| {
+py_convert::fastcall_entry!(erlang_call, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let Some((name, rest)) = args.split_first() else {
         return wrong_args(c"call() needs the name of a registered function");
     };
-    b.call(py, &module, name, rest).map_or(ptr::null_mut(), PyObj::into_raw)
+    b.call(py, &module, name, rest).map_or(null(), PyObj::into_raw)
 });
 
-crate::fastcall_entry!(erlang_send, |py, module, args| {
+py_convert::fastcall_entry!(erlang_send, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [pid, term] = args.as_slice() else { return wrong_args(c"send(pid, term) takes 2 arguments") };
     match b.send(py, &module, pid, term) {
@@ -207,32 +198,29 @@ crate::fastcall_entry!(erlang_send, |py, module, args| {
     }
 });
 
-crate::fastcall_entry!(erlang_whereis, |py, module, args| {
+py_convert::fastcall_entry!(erlang_whereis, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [name] = args.as_slice() else { return wrong_args(c"whereis(name) takes 1 argument") };
-    b.whereis(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
+    b.whereis(py, &module, name).map_or(null(), PyObj::into_raw)
 });
 
-crate::fastcall_entry!(erlang_atom, |py, module, args| {
+py_convert::fastcall_entry!(erlang_atom, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [name] = args.as_slice() else { return wrong_args(c"atom(name) takes 1 argument") };
-    b.atom(py, &module, name).map_or(ptr::null_mut(), PyObj::into_raw)
+    b.atom(py, &module, name).map_or(null(), PyObj::into_raw)
 });
 
 // `_set_namespace_template(globals)`: process-local namespaces of this
 // context start as copies of `globals` (the context's preload); None
 // clears it. False off a context thread.
-crate::fastcall_entry!(erlang_set_namespace_template, |py, _module, args| {
+py_convert::fastcall_entry!(erlang_set_namespace_template, |py, _module, args| {
     let [globals] = args.as_slice() else { return wrong_args(c"_set_namespace_template(globals)") };
-    // SAFETY: None is compared by address; PyDict_Check reads the type.
-    let template = unsafe {
-        if globals.as_ptr() == ffi::Py_None() {
-            None
-        } else if ffi::PyDict_Check(globals.as_ptr()) != 0 {
-            Some(globals.clone())
-        } else {
-            return wrong_args(c"_set_namespace_template needs a dict or None");
-        }
+    let template = if capi::is_none(globals) {
+        None
+    } else if capi::is_dict(globals) {
+        Some(globals.clone())
+    } else {
+        return wrong_args(c"_set_namespace_template needs a dict or None");
     };
     match TEMPLATE_SINK.get().and_then(|sink| sink(template)) {
         Some(Ok(())) => boolean(true),
@@ -244,49 +232,38 @@ crate::fastcall_entry!(erlang_set_namespace_template, |py, _module, args| {
     }
 });
 
-crate::fastcall_entry!(erlang_consume_time_slice, |_py, _module, _args| {
+py_convert::fastcall_entry!(erlang_consume_time_slice, |_py, _module, _args| {
     // Python never runs inside a NIF call on a scheduler here: there is no
     // time slice to consume.
     boolean(false)
 });
 
-crate::fastcall_entry!(erlang_is_registered, |_py, _module, args| {
+py_convert::fastcall_entry!(erlang_is_registered, |py, _module, args| {
     let Some(b) = bridge() else { return boolean(false) };
     let [name] = args.as_slice() else { return wrong_args(c"_is_registered(name)") };
-    // SAFETY: attached; a str argument (anything else is not registered).
-    let text = unsafe {
-        if ffi::PyUnicode_Check(name.as_ptr()) == 0 {
-            return boolean(false);
-        }
-        py_convert::pyobj::str_to_string(name)
-    };
+    // A str argument (anything else is not registered).
+    let text = capi::str_text(py, name);
     boolean(text.is_some_and(|t| b.is_registered(&t)))
 });
 
-crate::fastcall_entry!(erlang_log, |py, module, args| {
+py_convert::fastcall_entry!(erlang_log, |py, module, args| {
     let Some(b) = bridge() else { return none_raw() };
     let [level, logger, message, meta] = args.as_slice() else {
         return wrong_args(c"_log(level, name, message, meta)");
     };
-    // SAFETY: attached; PyLong_AsLongLong sets an error on failure.
-    let level = unsafe { ffi::PyLong_AsLongLong(level.as_ptr()) };
-    // SAFETY: attached.
-    if level == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
-        return ptr::null_mut();
-    }
+    let Some(level) = capi::int_arg(py, level) else { return null() };
     match b.log(py, &module, level, logger, message, meta) {
         Some(()) => none_raw(),
         None => ptr::null_mut(),
     }
 });
 
-crate::fastcall_entry!(erlang_log_level, |_py, _module, _args| {
+py_convert::fastcall_entry!(erlang_log_level, |_py, _module, _args| {
     let level = bridge().map_or(i64::MAX, |b| b.log_level());
-    // SAFETY: attached.
-    unsafe { ffi::PyLong_FromLongLong(level) }
+    int(level)
 });
 
-crate::fastcall_entry!(erlang_trace, |py, module, args| {
+py_convert::fastcall_entry!(erlang_trace, |py, module, args| {
     let Some(b) = bridge() else { return none_raw() };
     match b.trace(py, &module, &args) {
         Some(()) => none_raw(),
@@ -294,87 +271,56 @@ crate::fastcall_entry!(erlang_trace, |py, module, args| {
     }
 });
 
-crate::fastcall_entry!(erlang_extension_modules, |py, _module, _args| {
+py_convert::fastcall_entry!(erlang_extension_modules, |py, _module, _args| {
     let names = EXTENSIONS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let items: Option<Vec<PyObj>> = names.iter().map(|n| capi::new_str(py, &n.to_string_lossy())).collect();
-    match items.and_then(|items| capi::tuple_of(py, &items)) {
-        Some(t) => t.into_raw(),
-        None => ptr::null_mut(),
-    }
+    into_raw_or_null(items.and_then(|items| capi::tuple_of(py, &items)))
 });
 
-crate::fastcall_entry!(erlang_tracing, |_py, _module, _args| { boolean(bridge().is_some_and(|b| b.tracing())) });
+py_convert::fastcall_entry!(erlang_tracing, |_py, _module, _args| { boolean(bridge().is_some_and(|b| b.tracing())) });
 
-crate::fastcall_entry!(erlang_async_call_start, |py, module, args| {
+py_convert::fastcall_entry!(erlang_async_call_start, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [name, call_args] = args.as_slice() else { return wrong_args(c"_async_call_start(name, args)") };
-    // SAFETY: attached; a tuple's items are borrowed from it.
-    let items = unsafe {
-        if ffi::PyTuple_Check(call_args.as_ptr()) == 0 {
-            return wrong_args(c"_async_call_start: args must be a tuple");
-        }
-        let n = ffi::PyTuple_GET_SIZE(call_args.as_ptr());
-        arguments(ptr::addr_of_mut!((*(call_args.as_ptr() as *mut ffi::PyTupleObject)).ob_item) as *mut _, n)
+    let Some(items) = capi::tuple_items(py, call_args) else {
+        return wrong_args(c"_async_call_start: args must be a tuple");
     };
-    b.async_call_start(py, &module, name, &items).map_or(ptr::null_mut(), PyObj::into_raw)
+    b.async_call_start(py, &module, name, &items).map_or(null(), PyObj::into_raw)
 });
 
-crate::fastcall_entry!(erlang_async_call_finish, |py, module, args| {
+py_convert::fastcall_entry!(erlang_async_call_finish, |py, module, args| {
     let Some(b) = bridge() else { return no_vm() };
     let [token] = args.as_slice() else { return wrong_args(c"_async_call_finish(token)") };
-    b.async_call_finish(py, &module, token).map_or(ptr::null_mut(), PyObj::into_raw)
+    b.async_call_finish(py, &module, token).map_or(null(), PyObj::into_raw)
 });
 
-crate::fastcall_entry!(erlang_async_call_cancel, |py, _module, args| {
+py_convert::fastcall_entry!(erlang_async_call_cancel, |py, _module, args| {
     if let (Some(b), [token]) = (bridge(), args.as_slice()) {
         b.async_call_cancel(py, token);
     }
     none_raw()
 });
 
-#[cfg(Py_3_12)]
-static mut SLOTS: [ffi::PyModuleDef_Slot; 3] = [
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_multiple_interpreters, value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-];
-
-#[cfg(not(Py_3_12))]
-static mut SLOTS: [ffi::PyModuleDef_Slot; 2] = [
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec_module as *mut c_void },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-];
-
-static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
-    m_base: ffi::PyModuleDef_HEAD_INIT,
-    m_name: c"erlang".as_ptr(),
-    m_doc: c"Talk to the Erlang VM that embeds this interpreter.".as_ptr(),
-    m_size: std::mem::size_of::<ModuleState>() as ffi::Py_ssize_t,
-    m_methods: ptr::addr_of_mut!(METHODS) as *mut ffi::PyMethodDef,
-    m_slots: ptr::addr_of_mut!(SLOTS) as *mut ffi::PyModuleDef_Slot,
-    m_traverse: None,
-    m_clear: None,
-    m_free: Some(free_module),
-};
-
-/// The `PyInit_erlang` entry point given to `PyImport_AppendInittab`.
-pub(crate) unsafe extern "C" fn init_erlang_module() -> *mut ffi::PyObject {
-    // SAFETY: CPython calls init functions with the GIL held; PyModuleDef_Init
-    // only initialises the definition's header (idempotently).
-    unsafe { ffi::PyModuleDef_Init(ptr::addr_of_mut!(MODULE_DEF)) }
-}
+py_convert::builtin_module!(
+    pub(crate) init_erlang_module,
+    c"erlang",
+    c"Talk to the Erlang VM that embeds this interpreter.",
+    METHODS,
+    exec_module,
+    state: ModuleState,
+    free: free_module
+);
 
 /// Imports this interpreter's `erlang` module and returns its types.
 pub fn interpreter_types(py: Attached<'_>) -> Result<(PyObj, ErlTypes), PyErrInfo> {
-    // SAFETY: attached thread (token); the module's state was initialised by
-    // its exec slot before the import returned.
+    let m = capi::import(py, c"erlang").ok_or_else(|| PyErrInfo::fetch(py))?;
+    let state = capi::module_state::<ModuleState>(&m);
+    if state.is_null() {
+        return Err(PyErrInfo::fetch(py));
+    }
+    // SAFETY: the module's state was initialised by its exec slot before
+    // the import returned; the GIL (token) serialises access.
     unsafe {
-        let m =
-            PyObj::from_owned(ffi::PyImport_ImportModule(c"erlang".as_ptr())).ok_or_else(|| PyErrInfo::fetch(py))?;
-        let state = ffi::PyModule_GetState(m.as_ptr()) as *mut ModuleState;
-        if state.is_null() {
-            return Err(PyErrInfo::fetch(py));
-        }
         let types = (*state).types.as_ref().ok_or_else(|| PyErrInfo {
             class: "ImportError".into(),
             message: "erlang module state is not initialised".into(),
@@ -386,52 +332,38 @@ pub fn interpreter_types(py: Attached<'_>) -> Result<(PyObj, ErlTypes), PyErrInf
 
 /// The exception class `name` of the calling interpreter's `erlang` module
 /// (a new reference), for raising from the bridge.
-pub fn exception_class(_py: Attached<'_>, module: &PyObj, name: &CStr) -> Option<PyObj> {
-    // SAFETY: attached (token); GetAttrString returns a new reference.
-    unsafe { PyObj::from_owned(ffi::PyObject_GetAttrString(module.as_ptr(), name.as_ptr())) }
+pub fn exception_class(py: Attached<'_>, module: &PyObj, name: &CStr) -> Option<PyObj> {
+    capi::getattr(py, module, name)
 }
 
 /// Raises `erlang.<class_name>(message, *extra)` (falling back to
 /// RuntimeError if the class is missing). Returns the null "error" value.
 pub fn raise_erlang(py: Attached<'_>, module: &PyObj, class_name: &CStr, message: &str, extra: Option<&PyObj>) {
-    // SAFETY: attached (token); the objects built are owned and the error
-    // is set from them.
-    unsafe {
-        let Some(class) = exception_class(py, module, class_name) else {
-            ffi::PyErr_Clear();
-            let m = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
-            ffi::PyErr_SetString(ffi::PyExc_RuntimeError, m.as_ptr());
-            return;
-        };
-        let text =
-            ffi::PyUnicode_FromStringAndSize(message.as_ptr() as *const c_char, message.len() as ffi::Py_ssize_t);
-        let Some(text) = PyObj::from_owned(text) else { return };
-        let exc = match extra {
-            Some(e) => ffi::PyObject_CallFunctionObjArgs(
-                class.as_ptr(),
-                text.as_ptr(),
-                e.as_ptr(),
-                ptr::null_mut::<ffi::PyObject>(),
-            ),
-            None => ffi::PyObject_CallOneArg(class.as_ptr(), text.as_ptr()),
-        };
-        if let Some(exc) = PyObj::from_owned(exc) {
-            ffi::PyErr_SetObject(class.as_ptr(), exc.as_ptr());
-        }
+    let Some(class) = exception_class(py, module, class_name) else {
+        capi::clear_error(py);
+        raise(py, PyExc::RuntimeError, message);
+        return;
+    };
+    let Some(text) = capi::new_str(py, message) else { return };
+    let exc = match extra {
+        Some(e) => capi::vectorcall(py, &class, &[text, e.clone()], None),
+        None => capi::call1(py, &class, &text),
+    };
+    if let Some(exc) = exc {
+        capi::raise_instance(py, &class, &exc);
     }
 }
 
 /// The interpreter's Erlang types from its `erlang` module object.
 pub fn module_types(module: &PyObj) -> Option<&ErlTypes> {
-    // SAFETY: `module` is an `erlang` module (callers pass the `self` of its
-    // functions), whose state was initialised by `exec_module`.
-    unsafe {
-        let state = ffi::PyModule_GetState(module.as_ptr()) as *mut ModuleState;
-        if state.is_null() {
-            return None;
-        }
-        (*state).types.as_ref()
+    let state = capi::module_state::<ModuleState>(module);
+    if state.is_null() {
+        return None;
     }
+    // SAFETY: `module` is an `erlang` module (callers pass the `self` of
+    // its functions), whose state was initialised by `exec_module` and
+    // lives as long as the module.
+    unsafe { (*state).types.as_ref() }
 }
 
 /// What a function called from Erlang asked for by returning a marker.
@@ -447,37 +379,26 @@ pub enum Marker {
 /// The marker `obj` is, if it is one (`module` is the interpreter's
 /// `erlang` module). A marker with attributes missing is not a marker.
 pub fn marker(py: Attached<'_>, module: &PyObj, obj: &PyObj) -> Option<Marker> {
-    // SAFETY: `module` is an initialised `erlang` module (the worker's);
-    // attached (token); attribute reads return new references.
-    unsafe {
-        let state = ffi::PyModule_GetState(module.as_ptr()) as *mut ModuleState;
-        let (schedule, inline) = (*state).markers.as_ref()?;
-        let tp = ffi::Py_TYPE(obj.as_ptr()) as *mut ffi::PyObject;
-        let attr = |name: &CStr| {
-            let v = PyObj::from_owned(ffi::PyObject_GetAttrString(obj.as_ptr(), name.as_ptr()));
-            if v.is_none() {
-                ffi::PyErr_Clear();
-            }
-            v
-        };
-        let _ = py;
-        if tp == schedule.as_ptr() {
-            Some(Marker::Erlang { callback: attr(c"callback")?, args: attr(c"args")? })
-        } else if tp == inline.as_ptr() {
-            Some(Marker::Inline {
-                module: attr(c"module")?,
-                func: attr(c"func")?,
-                args: attr(c"args")?,
-                kwargs: attr(c"kwargs")?,
-            })
-        } else {
-            None
-        }
+    let state = capi::module_state::<ModuleState>(module);
+    // SAFETY: `module` is an initialised `erlang` module (the worker's), so
+    // its state is a live `ModuleState`.
+    let (schedule, inline) = unsafe { (*state).markers.as_ref()? };
+    let attr = |name: &CStr| capi::getattr_opt(py, obj, name);
+    if capi::has_type(obj, schedule) {
+        Some(Marker::Erlang { callback: attr(c"callback")?, args: attr(c"args")? })
+    } else if capi::has_type(obj, inline) {
+        Some(Marker::Inline {
+            module: attr(c"module")?,
+            func: attr(c"func")?,
+            args: attr(c"args")?,
+            kwargs: attr(c"kwargs")?,
+        })
+    } else {
+        None
     }
 }
 
 /// Whether `obj` is an `erlang.Pid` of this interpreter.
 pub fn is_pid(types: &ErlTypes, obj: &PyObj) -> bool {
-    // SAFETY: reading the type pointer of a live object.
-    unsafe { ffi::Py_TYPE(obj.as_ptr()) == types.pid_type() }
+    capi::type_of(obj) == types.pid_type()
 }

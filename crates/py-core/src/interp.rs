@@ -236,3 +236,16 @@ pub(crate) fn error_text(py: Attached<'_>) -> String {
     let e = PyErrInfo::fetch(py);
     format!("{}: {}", e.class, e.message)
 }
+
+/// Runs `f` with the calling thread's state saved (its GIL released) and
+/// restores that state afterwards, also when `f` panics. `f` must not
+/// touch Python.
+pub(crate) fn released<R>(_py: Attached<'_>, f: impl FnOnce() -> R) -> R {
+    // SAFETY: attached (token): the state is saved around `f` and restored
+    // on the same thread.
+    let saved = unsafe { ffi::PyEval_SaveThread() };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    // SAFETY: restores the state saved above, on the same thread.
+    unsafe { ffi::PyEval_RestoreThread(saved) };
+    result.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}

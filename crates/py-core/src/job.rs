@@ -7,9 +7,9 @@
 
 use py_convert::{term_to_py, ConvertError, KnownAtom, PyErrInfo, PyObj, TermKind, TermSource};
 
-use crate::capi;
 use crate::erlang_module::Marker;
 use crate::worker::Worker;
+use py_convert::capi;
 
 /// A request's work, with its terms (of the source it was read from).
 pub enum Job<T> {

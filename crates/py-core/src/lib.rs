@@ -34,8 +34,9 @@
 //! * [`interp`] — thread states and sub-interpreters, the raw calls.
 //! * [`release`] — Python objects held across threads and their release.
 //! * [`erlang_module`] — the built-in `erlang` module, per interpreter.
-//! * [`cfunc`] — scaffolding for built-in modules on the C API.
-//! * [`capi`] — safe wrappers of the C API calls those modules make.
+//!
+//! Built-in modules on the C API, and every other call into CPython
+//! outside the thread-state layer, go through [`py_convert::capi`].
 //!
 //! # Linking a program against libpython
 //!
@@ -56,8 +57,6 @@
 //!
 //! `examples/rust_embedder` in the repository is such a program.
 
-pub mod capi;
-pub mod cfunc;
 pub mod context;
 mod dl;
 pub mod erlang_module;

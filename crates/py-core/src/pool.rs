@@ -20,8 +20,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use py_convert::{Attached, PyObj};
-use pyo3_ffi as ffi;
+use py_convert::{capi, Attached, PyObj};
 
 use crate::state::Assignment;
 
@@ -91,35 +90,26 @@ impl Snapshot {
     /// Takes the snapshot through the `erlang` module; `None` if that fails
     /// (the interpreter is then not reused).
     pub(crate) fn take(py: Attached<'_>, erlang_module: &PyObj) -> Option<Snapshot> {
-        // SAFETY: attached (token); owned references throughout; a failure
-        // is cleared.
-        unsafe {
-            let f =
-                PyObj::from_owned(ffi::PyObject_GetAttrString(erlang_module.as_ptr(), c"_interp_snapshot".as_ptr()));
-            let snap = f.and_then(|f| PyObj::from_owned(ffi::PyObject_CallNoArgs(f.as_ptr())));
-            if snap.is_none() {
-                ffi::PyErr_Clear();
-            }
-            let _ = py;
-            snap.map(Snapshot)
+        let f = capi::getattr(py, erlang_module, c"_interp_snapshot");
+        let snap = f.and_then(|f| capi::call0(py, &f));
+        if snap.is_none() {
+            capi::clear_error(py);
         }
+        snap.map(Snapshot)
     }
 
     /// Restores it; false if the interpreter cannot be reused.
-    pub(crate) fn restore(&self, _py: Attached<'_>) -> bool {
-        // SAFETY: attached (token); the snapshot is a 2-tuple (reset, state)
-        // made by `_interp_snapshot`; owned references throughout.
-        unsafe {
-            let tuple = self.0.as_ptr();
-            if ffi::PyTuple_Check(tuple) == 0 || ffi::PyTuple_GET_SIZE(tuple) != 2 {
-                return false;
-            }
-            let reset = ffi::PyTuple_GET_ITEM(tuple, 0);
-            let state = ffi::PyTuple_GET_ITEM(tuple, 1);
-            let result = PyObj::from_owned(ffi::PyObject_CallOneArg(reset, state));
-            let reusable = result.is_some_and(|r| r.as_ptr() == ffi::Py_True());
-            ffi::PyErr_Clear();
-            reusable
+    pub(crate) fn restore(&self, py: Attached<'_>) -> bool {
+        // The snapshot is a 2-tuple (reset, state) made by `_interp_snapshot`.
+        if capi::tuple_len(&self.0) != Some(2) {
+            return false;
         }
+        let (Some(reset), Some(state)) = (capi::tuple_item(&self.0, 0), capi::tuple_item(&self.0, 1)) else {
+            return false;
+        };
+        let result = capi::call1(py, &reset, &state);
+        let reusable = result.is_some_and(|r| capi::is_true(&r));
+        capi::clear_error(py);
+        reusable
     }
 }

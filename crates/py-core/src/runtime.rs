@@ -16,6 +16,10 @@ use pyo3_ffi as ffi;
 
 use crate::erlang_module;
 
+extern "C" {
+    // Not in pyo3-ffi.
+    fn PySys_AddAuditHook(hook: crate::sandbox::AuditHook, user_data: *mut std::ffi::c_void) -> std::ffi::c_int;
+}
 /// Which memory allocator Python uses for its objects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Allocator {
@@ -238,7 +242,11 @@ fn initialize(config: &RuntimeConfig) -> Result<(RuntimeInfo, MainThreadState), 
             return Err("Python is already initialised in this process by someone else".into());
         }
         if config.forbid_process_creation {
-            crate::sandbox::install();
+            // Adding an audit hook before initialisation is allowed (it then
+            // covers every interpreter); the hook lives for the process.
+            if let Some(hook) = crate::sandbox::to_install() {
+                PySys_AddAuditHook(hook, std::ptr::null_mut());
+            }
         }
         if ffi::PyImport_AppendInittab(c"erlang".as_ptr(), Some(erlang_module::init_erlang_module)) != 0 {
             return Err("cannot register the erlang module".into());

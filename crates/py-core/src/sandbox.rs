@@ -11,6 +11,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use py_convert::capi;
 use pyo3_ffi as ffi;
 
 /// Audit events that start a process or replace this one.
@@ -19,29 +20,21 @@ const FORBIDDEN: [&str; 7] =
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-extern "C" {
-    fn PySys_AddAuditHook(
-        hook: unsafe extern "C" fn(*const c_char, *mut ffi::PyObject, *mut c_void) -> c_int,
-        user_data: *mut c_void,
-    ) -> c_int;
-}
+/// An audit hook (`PySys_AddAuditHook`'s signature).
+pub(crate) type AuditHook = unsafe extern "C" fn(*const c_char, *mut ffi::PyObject, *mut c_void) -> c_int;
 
 /// Whether `event` is refused.
 pub fn is_forbidden(event: &str) -> bool {
     FORBIDDEN.contains(&event)
 }
 
-/// Adds the hook. Called before Python starts (the hook then covers every
-/// interpreter); once per process.
-pub(crate) fn install() {
+/// The hook to add, the first time only: runtime adds it before Python
+/// starts (it then covers every interpreter); once per process.
+pub(crate) fn to_install() -> Option<AuditHook> {
     if INSTALLED.swap(true, Ordering::AcqRel) {
-        return;
+        return None;
     }
-    // SAFETY: adding an audit hook before initialisation is allowed; the
-    // hook is a plain function that lives for the process.
-    unsafe {
-        PySys_AddAuditHook(refuse_process_creation, std::ptr::null_mut());
-    }
+    Some(refuse_process_creation)
 }
 
 /// Whether the sandbox is on in this process.
@@ -62,10 +55,10 @@ unsafe extern "C" fn refuse_process_creation(
     }
     let text = format!(
         "{name} is blocked in Erlang VM context: forking or replacing the VM's process is unsafe; \
-         run programs with Erlang ports (open_port/2) and talk to them from Erlang\0"
+         run programs with Erlang ports (open_port/2) and talk to them from Erlang"
     );
-    // SAFETY: audit hooks run with the GIL held; `text` is NUL-terminated
-    // and copied by CPython.
-    unsafe { ffi::PyErr_SetString(ffi::PyExc_RuntimeError, text.as_ptr() as *const c_char) };
+    // SAFETY: audit hooks run with the GIL held.
+    let py = unsafe { py_convert::Attached::assume() };
+    capi::raise(py, capi::PyExc::RuntimeError, &text);
     -1
 }

@@ -4,12 +4,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, CString};
-use std::ptr::{self, NonNull};
+use std::ffi::CString;
 use std::sync::Arc;
 
+use py_convert::capi::{self, CodeMode};
 use py_convert::{Attached, ErlTypes, Limits, PyErrInfo, PyObj};
-use pyo3_ffi as ffi;
 
 use crate::erlang_module;
 use crate::release::{Held, Owner};
@@ -25,12 +24,6 @@ const MAX_CACHED_CODE: usize = 512;
 /// Python function whose globals are the namespace in use.
 const FRAME_BUILTINS: [&[u8]; 6] = [b"exec", b"eval", b"globals", b"locals", b"vars", b"dir"];
 const TRAMPOLINE: &[u8] = b"lambda __f, *a, **k: __f(*a, **k)";
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum CodeMode {
-    Eval,
-    Exec,
-}
 
 /// Compiled code by mode and source text.
 type CodeCache = HashMap<(CodeMode, Box<[u8]>), PyObj>;
@@ -63,9 +56,7 @@ impl Worker {
     pub(crate) fn new(py: Attached<'_>, limits: Limits, run: Arc<RunState>, owner: Owner) -> Result<Worker, String> {
         let (module, types) =
             erlang_module::interpreter_types(py).map_err(|e| format!("{}: {}", e.class, e.message))?;
-        // SAFETY: attached (token); owned references throughout.
-        let builtins = unsafe { PyObj::from_owned(ffi::PyImport_ImportModule(c"builtins".as_ptr())) }
-            .ok_or_else(|| crate::interp::error_text(py))?;
+        let builtins = capi::import(py, c"builtins").ok_or_else(|| crate::interp::error_text(py))?;
         let mut w = Worker {
             types,
             erlang_module: module,
@@ -143,8 +134,7 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
 
     /// Clears any pending Python error (a task must leave none behind).
     pub fn clear_error(&self) {
-        // SAFETY: attached (see `py`).
-        unsafe { ffi::PyErr_Clear() }
+        capi::clear_error(self.py())
     }
 
     /// Who releases objects of this context's interpreter.
@@ -182,34 +172,33 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
         unseen
     }
 
+    /// The result of a layer call, or the error it left set.
     #[inline]
-    fn owned(&self, p: *mut ffi::PyObject) -> Result<PyObj, PyErrInfo> {
-        // SAFETY: `p` is a new reference or null from a call on this
-        // attached thread.
-        unsafe { PyObj::from_owned(p) }.ok_or_else(|| self.take_error())
+    fn owned(&self, p: Option<PyObj>) -> Result<PyObj, PyErrInfo> {
+        p.ok_or_else(|| self.take_error())
+    }
+
+    /// `Ok`, or the error a layer call left set.
+    #[inline]
+    fn done(&self, r: Result<(), capi::Raised>) -> Result<(), PyErrInfo> {
+        r.map_err(|_| self.take_error())
     }
 
     /// A fresh namespace like `__main__`'s: `__name__`, `__builtins__`, and
     /// `erlang` already bound.
     pub fn new_namespace(&self) -> Result<PyObj, PyErrInfo> {
         if let Some(template) = self.template.borrow().as_ref() {
-            // SAFETY: attached; the copy is a new reference.
-            return self.owned(unsafe { ffi::PyDict_Copy(template.as_ptr()) });
+            return self.owned(capi::dict_copy(self.py(), template));
         }
-        // SAFETY: attached; owned references.
-        unsafe {
-            let d = self.owned(ffi::PyDict_New())?;
-            let name = self.owned(ffi::PyUnicode_FromString(c"__main__".as_ptr()))?;
-            if ffi::PyDict_SetItemString(d.as_ptr(), c"__name__".as_ptr(), name.as_ptr()) < 0
-                || ffi::PyDict_SetItemString(d.as_ptr(), c"__builtins__".as_ptr(), self.builtins.as_ptr()) < 0
-                // `erlang` is there without an import, as in the C library's
-                // injected namespaces.
-                || ffi::PyDict_SetItemString(d.as_ptr(), c"erlang".as_ptr(), self.erlang_module.as_ptr()) < 0
-            {
-                return Err(self.take_error());
-            }
-            Ok(d)
-        }
+        let py = self.py();
+        let d = self.owned(capi::new_dict(py))?;
+        let name = self.owned(capi::new_str(py, "__main__"))?;
+        self.done(capi::dict_set_str(py, &d, c"__name__", &name))?;
+        self.done(capi::dict_set_str(py, &d, c"__builtins__", &self.builtins))?;
+        // `erlang` is there without an import, as in the C library's
+        // injected namespaces.
+        self.done(capi::dict_set_str(py, &d, c"erlang", &self.erlang_module))?;
+        Ok(d)
     }
 
     /// Makes new process-local namespaces start as copies of `template`
@@ -217,11 +206,8 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
     /// The context's own namespace gets the template's names too.
     pub fn set_namespace_template(&self, template: Option<PyObj>) -> Result<(), PyErrInfo> {
         if let Some(t) = &template {
-            // SAFETY: attached; both are dicts (the caller checked the
-            // template).
-            if unsafe { ffi::PyDict_Update(self.globals.as_ptr(), t.as_ptr()) } < 0 {
-                return Err(self.take_error());
-            }
+            // Both are dicts (the caller checked the template).
+            self.done(capi::dict_update(self.py(), &self.globals, t))?;
         }
         *self.template.borrow_mut() = template;
         Ok(())
@@ -232,17 +218,7 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
         if let Some(n) = self.names.borrow().get(bytes) {
             return Ok(n.clone());
         }
-        // SAFETY: attached; the bytes outlive the call.
-        let s = self.owned(unsafe {
-            ffi::PyUnicode_DecodeUTF8(bytes.as_ptr() as *const c_char, bytes.len() as ffi::Py_ssize_t, ptr::null())
-        })?;
-        let mut raw = s.into_raw();
-        // SAFETY: `raw` is an owned str; InternInPlace swaps in the interned
-        // object, keeping ownership of one reference.
-        let s = unsafe {
-            ffi::PyUnicode_InternInPlace(&mut raw);
-            PyObj::from_owned(raw).expect("interned str")
-        };
+        let s = capi::intern(self.py(), self.owned(capi::decode_utf8(self.py(), bytes))?);
         let mut names = self.names.borrow_mut();
         if names.len() >= MAX_CACHED_NAMES {
             names.clear();
@@ -254,24 +230,17 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
     /// `sys.modules[name]`, importing it if needed.
     pub fn import(&self, module: &[u8]) -> Result<PyObj, PyErrInfo> {
         let name = self.name(module)?;
-        // SAFETY: attached; GetModule returns a new reference or NULL (with
-        // or without an error set).
-        unsafe {
-            if let Some(m) = PyObj::from_owned(ffi::PyImport_GetModule(name.as_ptr())) {
-                return Ok(m);
-            }
-            if !ffi::PyErr_Occurred().is_null() {
-                return Err(self.take_error());
-            }
-            self.owned(ffi::PyImport_Import(name.as_ptr()))
+        match capi::imported_module(self.py(), &name) {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => self.owned(capi::import_obj(self.py(), &name)),
+            Err(capi::Raised) => Err(self.take_error()),
         }
     }
 
     /// `getattr(obj, name)` for one name.
     pub fn getattr(&self, obj: &PyObj, name: &[u8]) -> Result<PyObj, PyErrInfo> {
         let n = self.name(name)?;
-        // SAFETY: attached; both objects alive.
-        self.owned(unsafe { ffi::PyObject_GetAttr(obj.as_ptr(), n.as_ptr()) })
+        self.owned(capi::getattr_obj(self.py(), obj, &n))
     }
 
     /// The callable `module.func` (dots in `func` walk attributes). For the
@@ -283,17 +252,10 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
         let mut obj = if module == b"__main__" {
             let ns = env.unwrap_or(&self.globals).clone();
             let key = self.name(first)?;
-            // SAFETY: attached; GetItemWithError returns a borrowed
-            // reference or NULL.
-            let found = unsafe { ffi::PyDict_GetItemWithError(ns.as_ptr(), key.as_ptr()) };
-            match NonNull::new(found) {
-                // SAFETY: a live borrowed reference from the dict.
-                Some(p) => unsafe { PyObj::from_borrowed(p) },
-                None => {
-                    // SAFETY: attached.
-                    if unsafe { !ffi::PyErr_Occurred().is_null() } {
-                        return Err(self.take_error());
-                    }
+            match capi::dict_get(self.py(), &ns, &key) {
+                Ok(Some(found)) => found,
+                Err(capi::Raised) => return Err(self.take_error()),
+                Ok(None) => {
                     let text = String::from_utf8_lossy(first);
                     return Err(PyErrInfo {
                         class: "NameError".into(),
@@ -328,17 +290,7 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
 
     /// `callable(*args, **kwargs)`; `args` are moved into the call.
     pub fn call(&self, callable: &PyObj, args: &[PyObj], kwargs: Option<&PyObj>) -> Result<PyObj, PyErrInfo> {
-        // `PyObj` is a transparent pointer, so the slice is an array of
-        // object pointers as vectorcall expects.
-        let argv = args.as_ptr() as *const *mut ffi::PyObject;
-        // SAFETY: attached; the argument array and kwargs dict are alive for
-        // the call; vectorcall borrows them.
-        self.owned(unsafe {
-            match kwargs {
-                None => ffi::PyObject_Vectorcall(callable.as_ptr(), argv, args.len(), ptr::null_mut()),
-                Some(kw) => ffi::PyObject_VectorcallDict(callable.as_ptr(), argv, args.len(), kw.as_ptr()),
-            }
-        })
+        self.owned(capi::vectorcall(self.py(), callable, args, kwargs))
     }
 
     fn compile(&self, source: &[u8], mode: CodeMode) -> Result<PyObj, PyErrInfo> {
@@ -352,14 +304,7 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
                 traceback: None,
             });
         };
-        let start: c_int = match mode {
-            CodeMode::Eval => ffi::Py_eval_input,
-            CodeMode::Exec => ffi::Py_file_input,
-        };
-        // SAFETY: attached; NUL-terminated source and file name.
-        let code = self.owned(unsafe {
-            ffi::Py_CompileStringExFlags(text.as_ptr(), c"<string>".as_ptr(), start, ptr::null_mut(), -1)
-        })?;
+        let code = self.owned(capi::compile(self.py(), &text, c"<string>", mode))?;
         let mut cache = self.code.borrow_mut();
         if cache.len() >= MAX_CACHED_CODE {
             cache.clear();
@@ -377,31 +322,24 @@ if _i is not None and hasattr(_i, '_track_dummy_thread_ref'):\n    del _i._track
         // namespace is `globals()`, so what the expression writes there
         // persists; the locals are a separate mapping that is not kept.
         let locals = locals.unwrap_or(globals);
-        // SAFETY: attached; all objects alive for the call.
-        self.owned(unsafe { ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), locals.as_ptr()) })
+        self.owned(capi::eval_code(self.py(), &code, globals, locals))
     }
 
     /// Executes statements in `globals` (the context's namespace if `None`).
     pub fn exec(&self, source: &[u8], globals: Option<&PyObj>) -> Result<(), PyErrInfo> {
         let code = self.compile(source, CodeMode::Exec)?;
         let globals = globals.unwrap_or(&self.globals).clone();
-        // SAFETY: attached; all objects alive for the call.
-        self.owned(unsafe { ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()) })?;
+        self.owned(capi::eval_code(self.py(), &code, &globals, &globals))?;
         Ok(())
     }
 
     /// A `dict` from converted keyword arguments.
     pub fn new_dict(&self) -> Result<PyObj, PyErrInfo> {
-        // SAFETY: attached.
-        self.owned(unsafe { ffi::PyDict_New() })
+        self.owned(capi::new_dict(self.py()))
     }
 
     /// `d[key] = value`.
     pub fn dict_set(&self, d: &PyObj, key: &PyObj, value: &PyObj) -> Result<(), PyErrInfo> {
-        // SAFETY: attached; all alive; SetItem does not steal.
-        if unsafe { ffi::PyDict_SetItem(d.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
-            return Err(self.take_error());
-        }
-        Ok(())
+        self.done(capi::dict_set(self.py(), d, key, value))
     }
 }

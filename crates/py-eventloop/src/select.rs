@@ -11,9 +11,8 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use py_convert::capi::{self, PyExc};
 use py_convert::{Attached, PyObj};
-use py_core::capi::{self, PyExc};
-use pyo3_ffi as ffi;
 
 use crate::poller::{self, Event};
 
@@ -82,8 +81,7 @@ fn wait(py: Attached<'_>, epfd: RawFd, events: &mut [Event], timeout: Option<Dur
 /// errors go to its caller; one left pending here would be the loop's.
 fn serve(py: Attached<'_>) -> Option<bool> {
     let ran = py_core::serve_pending(py) > 0;
-    // SAFETY: attached (token).
-    if unsafe { !ffi::PyErr_Occurred().is_null() } {
+    if capi::error_occurred(py) {
         return None;
     }
     Some(ran)
@@ -96,60 +94,38 @@ fn checked(py: Attached<'_>, result: std::io::Result<usize>) -> Option<usize> {
 /// `[(key, events & key.events)]` for the events of registered
 /// descriptors, as the stdlib selector builds it.
 fn ready_list(py: Attached<'_>, fd_to_key: &PyObj, events: &[Event], wake: RawFd) -> Option<PyObj> {
-    // SAFETY: attached (token); `fd_to_key` is a dict (checked); every
-    // object made here is owned, and references handed to the list and
-    // tuples are new ones they steal.
-    unsafe {
-        if ffi::PyDict_Check(fd_to_key.as_ptr()) == 0 {
-            capi::raise(py, PyExc::TypeError, "_select: fd_to_key must be a dict");
-            return None;
-        }
-        let list = PyObj::from_owned(ffi::PyList_New(0))?;
-        for event in events {
-            let fd = poller::event_fd(event);
-            if fd == wake {
-                continue;
-            }
-            let fd_obj = capi::new_int(py, fd as i64)?;
-            let key = ffi::PyDict_GetItemWithError(fd_to_key.as_ptr(), fd_obj.as_ptr());
-            if key.is_null() {
-                if !ffi::PyErr_Occurred().is_null() {
-                    return None;
-                }
-                continue;
-            }
-            let key = PyObj::from_borrowed(std::ptr::NonNull::new_unchecked(key));
-            let mut mask = 0;
-            if poller::reports_read(event) {
-                mask |= EVENT_READ;
-            }
-            if poller::reports_write(event) {
-                mask |= EVENT_WRITE;
-            }
-            let mask = capi::new_int(py, mask & key_events(py, &key)?)?;
-            let pair = capi::tuple_of(py, &[key, mask])?;
-            if ffi::PyList_Append(list.as_ptr(), pair.as_ptr()) < 0 {
-                return None;
-            }
-        }
-        Some(list)
+    if !capi::is_dict(fd_to_key) {
+        capi::raise(py, PyExc::TypeError, "_select: fd_to_key must be a dict");
+        return None;
     }
+    let list = capi::new_list(py)?;
+    for event in events {
+        let fd = poller::event_fd(event);
+        if fd == wake {
+            continue;
+        }
+        let fd_obj = capi::new_int(py, fd as i64)?;
+        let Some(key) = capi::dict_get(py, fd_to_key, &fd_obj).ok()? else { continue };
+        let mut mask = 0;
+        if poller::reports_read(event) {
+            mask |= EVENT_READ;
+        }
+        if poller::reports_write(event) {
+            mask |= EVENT_WRITE;
+        }
+        let mask = capi::new_int(py, mask & key_events(py, &key)?)?;
+        let pair = capi::tuple_of(py, &[key, mask])?;
+        capi::list_append(py, &list, &pair).ok()?;
+    }
+    Some(list)
 }
 
 /// `key.events` of a `SelectorKey` (a named tuple: fileobj, fd, events,
 /// data).
 fn key_events(py: Attached<'_>, key: &PyObj) -> Option<i64> {
-    // SAFETY: attached (token); the item is borrowed from the tuple and
-    // converted at once.
-    unsafe {
-        if ffi::PyTuple_Check(key.as_ptr()) == 0 || ffi::PyTuple_Size(key.as_ptr()) < 3 {
-            capi::raise(py, PyExc::TypeError, "_select: selector keys must be SelectorKey tuples");
-            return None;
-        }
-        let v = ffi::PyLong_AsLongLong(ffi::PyTuple_GetItem(key.as_ptr(), 2));
-        if v == -1 && !ffi::PyErr_Occurred().is_null() {
-            return None;
-        }
-        Some(v)
-    }
+    let Some(events) = capi::tuple_item(key, 2) else {
+        capi::raise(py, PyExc::TypeError, "_select: selector keys must be SelectorKey tuples");
+        return None;
+    };
+    capi::int_arg(py, &events)
 }

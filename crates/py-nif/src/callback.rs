@@ -30,9 +30,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use py_convert::capi::PyExc;
 use py_convert::model::{ModelSink, Term as ModelTerm};
 use py_convert::{etf, py_to_term, term_to_py, Attached, ConvertError, ErlTypes, PyObj, TermSource};
-use py_core::capi::PyExc;
 use py_core::erlang_module::raise_erlang;
 use py_core::{WaitError, Worker};
 use rustler::{Encoder, Env, ResourceArc, Term};
@@ -43,7 +43,7 @@ use crate::enif::{self, EnvSink, EnvSource, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
 use crate::reply::{atom, binary, tuple};
 use crate::route::RouteState;
-use py_core::capi;
+use py_convert::capi;
 
 /// Results with more terms than this are copied on a dirty scheduler.
 const HEAVY_RESULT: usize = 4096;

@@ -19,7 +19,7 @@ use crate::enif::{EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::objects;
 use crate::reply::{self, outcome_term, send_reply_gated, Outcome, Wrap};
 use crate::route::Gate;
-use py_core::capi;
+use py_convert::capi;
 
 /// How a task's result message is wrapped.
 pub const WRAP: Wrap = Wrap::Named("async_result");

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use py_convert::capi::PyExc;
 use py_convert::model::ModelSink;
 use py_convert::{etf, py_to_term, Attached, ConvertError, ErlTypes, PyObj};
-use py_core::capi::PyExc;
 use py_core::erlang_module::{self as erlang_module, module_types, raise_erlang, Bridge};
 use rustler::sys::ErlNifPid;
 use rustler::{Env, Term};
@@ -21,7 +21,7 @@ use rustler::{Env, Term};
 use crate::callback::{self, raise_convert, Args, Callee};
 use crate::enif::{self, EnvSink, MsgEnv, NifEnv, RawTerm};
 use crate::reply::{atom, binary, int, tuple};
-use py_core::capi;
+use py_convert::capi;
 
 /// Python log levels below this are dropped before any term is built
 /// (`i64::MAX` while no `py_logger` listens).
