@@ -4,7 +4,10 @@
 %% Erlang accepts (gen_tcp, gen_udp, socket) and hands each connection's
 %% file descriptor over with `handoff/2,3': the reactor serves a copy of it
 %% (the caller may close its own), creating a protocol with the factory set
-%% by `reactor.set_protocol_factory' (for instance in `setup_code').
+%% by `reactor.set_protocol_factory' (for instance in `setup_code'). The
+%% context's event loop watches each descriptor and acts on the action
+%% words the protocol returns (see docs/serving.md); stopping the reactor
+%% closes the connections it serves.
 %% `handoff/2' uses the default reactor context the application starts
 %% (registered as `py_reactor_context_default', worker mode).
 -module(py_reactor_context).
@@ -108,5 +111,8 @@ handle_info(_Msg, S) ->
     {noreply, S}.
 
 terminate(_Reason, #{ctx := Ctx}) ->
+    %% The connections it serves end with it (their descriptors are the
+    %% reactor's copies).
+    _ = (catch py_context:call(Ctx, 'erlang.reactor', '_shutdown', [], #{}, 5000)),
     _ = py_context:stop_loop(Ctx, 1000),
     py_context:stop(Ctx).

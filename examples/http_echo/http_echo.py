@@ -72,12 +72,18 @@ def reactor_protocol():
             self.buffer += data
             reply, self.closing = _responses(self.buffer)
             if reply:
-                self.write(reply)
+                self.write_buffer += reply
                 return "write_pending"
             return "close" if self.closing else "continue"
 
         def write_ready(self):
-            return "close" if self.closing else "continue"
+            # Called when the socket can take more: "continue" while some
+            # of the reply is left, then back to reading (or close).
+            if self.write_buffer:
+                del self.write_buffer[:self.write(self.write_buffer)]
+                if self.write_buffer:
+                    return "continue"
+            return "close" if self.closing else "read_pending"
 
     return ReactorHttpEcho
 

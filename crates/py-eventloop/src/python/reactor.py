@@ -1,13 +1,28 @@
-# `erlang.reactor`: protocols driven by readiness on descriptors Erlang
-# hands over (py_reactor_context:handoff/2,3), on the event loop of the
-# reactor's context. A protocol's data_received / write_ready return an
-# action: "continue" (keep reading), "write_pending" (flush what write()
-# queued, then call write_ready), "read_pending" (same as continue),
-# "async_pending" (the protocol will call signal_write_ready(fd) itself),
-# "close".
+# `erlang.reactor`: protocols driven by readiness on file descriptors.
+#
+# Two layers:
+#
+# * the module functions (init_connection, on_read_ready, on_write_ready,
+#   close_connection, signal_write_ready, get_protocol) only dispatch to
+#   protocols and return their action words; they need no asyncio loop and
+#   work from any code on a context thread;
+# * the driver (_handoff, serve, run_fd) watches descriptors on the event
+#   loop of the reactor's context and acts on those words.
+#
+# Action words (what data_received / write_ready return):
+#   "continue"       keep the current mode: from data_received, read more;
+#                    from write_ready, more to write: call write_ready again
+#                    when the descriptor is writable;
+#   "write_pending"  switch to writing: write_ready is called when the
+#                    descriptor is writable (from write_ready: as continue);
+#   "read_pending"   switch (back) to reading;
+#   "async_pending"  watch nothing until the protocol calls
+#                    signal_write_ready(fd), from any thread;
+#   "close"          close the connection.
 
 import asyncio
 import os
+import select
 import socket
 import threading
 
@@ -18,45 +33,78 @@ __all__ = [
 ]
 
 _READ_SIZE = 65536
-# The protocol factory of each reactor: set on the reactor context's thread
-# (its setup code), so reactors sharing an interpreter keep their own.
-_factories = threading.local()
-# Which loop serves each descriptor (signal_write_ready may come from any
-# thread).
-_loops = {}
+
+# Watching modes of a driven connection.
+_IDLE, _READ, _WRITE = 0, 1, 2
 
 
-class _State:
-    """The connections of one reactor: one per event loop (a reactor
-    context's loop), so worker contexts sharing an interpreter stay apart."""
+class _Reactor:
+    """One reactor's connections and counters: those of the loop running
+    on this thread (a reactor context's), else of the thread itself, so
+    worker contexts sharing an interpreter keep theirs apart, and a pooled
+    interpreter's next reactor starts afresh."""
 
     def __init__(self):
-        self.connections = {}
+        self.fds = set()
         self.total_connections = 0
         self.total_requests = 0
 
 
-def _state():
-    loop = _loop()
-    state = getattr(loop, "_erlang_reactor", None)
-    if state is None:
-        state = loop._erlang_reactor = _State()
-    return state
+# The protocol factory of each reactor: set on the reactor context's
+# thread (its setup code).
+_local = threading.local()
+
+
+def _reactor():
+    try:
+        holder = asyncio.get_running_loop()
+    except RuntimeError:
+        holder = _local
+    reactor = getattr(holder, "_erlang_reactor", None)
+    if reactor is None:
+        reactor = holder._erlang_reactor = _Reactor()
+    return reactor
+
+
+class _Conn:
+    """A registered connection: its protocol, the reactor that made it,
+    and, when the driver serves it, the loop watching it and how."""
+
+    __slots__ = ("proto", "reactor", "loop", "mode")
+
+    def __init__(self, proto, reactor):
+        self.proto = proto
+        self.reactor = reactor
+        self.loop = None
+        self.mode = _IDLE
+
+
+# Every registered connection of this interpreter, by descriptor (a
+# descriptor number names one open file in the process at a time).
+_connections = {}
 
 
 class ReactorBuffer(bytes):
     """The bytes read for one data_received call (a bytes object: find,
     startswith, split, decode, memoryview ... all work)."""
 
+    def memoryview(self):
+        return memoryview(self)
+
 
 class Protocol:
-    """Base class: override data_received (and write_ready, connection_made,
-    connection_lost as needed)."""
+    """Base class: override data_received (and write_ready,
+    connection_made, connection_lost as needed).
+
+    Attributes: fd (-1 until connection_made), client_info (a dict),
+    write_buffer (a bytearray the default write_ready sends), closed (set
+    by close_connection)."""
 
     def __init__(self):
         self.fd = -1
-        self.client_info = None
-        self._out = bytearray()
+        self.client_info = {}
+        self.write_buffer = bytearray()
+        self.closed = False
 
     def connection_made(self, fd, client_info):
         self.fd = fd
@@ -66,176 +114,310 @@ class Protocol:
         return "continue"
 
     def write_ready(self):
-        return "continue"
+        """Sends what write_buffer holds: "continue" while some is left,
+        then "read_pending"."""
+        buffer = getattr(self, "write_buffer", None)
+        if buffer:
+            del buffer[:self.write(buffer)]
+            if buffer:
+                return "continue"
+        return "read_pending"
 
     def connection_lost(self):
         pass
 
-    def write(self, data):
-        """Queue bytes; they are sent when the action is write_pending."""
-        self._out += data
-
     def read(self, size=_READ_SIZE):
-        """Read directly from the descriptor (non-blocking; b'' at EOF)."""
+        """Reads at most `size` bytes from the descriptor now: b'' at end
+        of file, when nothing is there (EAGAIN) or on an error."""
         try:
             return os.read(self.fd, size)
-        except BlockingIOError:
-            return None
+        except OSError:
+            return b""
+
+    def write(self, data):
+        """Writes to the descriptor now: the number of bytes written (0
+        when it would block or on an error)."""
+        try:
+            return os.write(self.fd, data)
+        except OSError:
+            return 0
 
 
 def set_protocol_factory(factory):
     """The protocol for connections handed to the reactor running on this
     thread (call it from the reactor's setup code)."""
-    _factories.factory = factory
+    _local.factory = factory
 
 
 def get_protocol(fd):
-    return _state().connections.get(fd)
+    """The protocol serving `fd`, or None."""
+    conn = _connections.get(fd)
+    return conn.proto if conn is not None else None
 
 
 def stats():
-    st = _state()
-    return {"active_connections": len(st.connections), "total_connections": st.total_connections,
-            "total_requests": st.total_requests}
+    reactor = _reactor()
+    return {"active_connections": len(reactor.fds), "total_connections": reactor.total_connections,
+            "total_requests": reactor.total_requests}
 
 
-def _handoff(fd, client_info, max_connections):
-    """A descriptor from py_reactor_context:handoff (already a copy we own)."""
-    if len(_state().connections) >= max_connections:
-        os.close(fd)
-        return "max_connections"
-    init_connection(fd, client_info)
-    return "ok"
+# --- The module functions: dispatch only, no loop needed. -----------------
+
+def init_connection(fd, client_info=None):
+    """Registers `fd` with a new protocol from this reactor's factory and
+    calls its connection_made(fd, client_info)."""
+    _register(fd, client_info, None)
 
 
-def _loop():
-    return asyncio.get_running_loop() if _running() else asyncio.get_event_loop()
-
-
-def _running():
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
-
-
-def init_connection(fd, client_info=None, factory=None):
-    """Start serving `fd` (owned from now on) with a new protocol."""
-    factory = factory or getattr(_factories, "factory", None)
+def _register(fd, client_info, factory):
+    reactor = _reactor()
+    factory = factory or getattr(_local, "factory", None)
     if factory is None:
-        os.close(fd)
         raise RuntimeError("no protocol factory: call erlang.reactor.set_protocol_factory first")
-    try:
-        os.set_blocking(fd, False)
-        proto = factory()
-        proto.connection_made(fd, client_info if client_info is not None else {})
-    except BaseException:
-        os.close(fd)
-        raise
-    st = _state()
-    st.connections[fd] = proto
-    st.total_connections += 1
-    _loops[fd] = _loop()
-    _loop().add_reader(fd, on_read_ready, fd)
-    return proto
+    proto = factory()
+    proto.connection_made(fd, client_info if client_info is not None else {})
+    old = _connections.get(fd)
+    if old is not None:
+        # A descriptor closed without close_connection, its number reused.
+        _forget(fd, old)
+    conn = _Conn(proto, reactor)
+    _connections[fd] = conn
+    reactor.fds.add(fd)
+    reactor.total_connections += 1
+    return conn
 
 
-def _act(fd, proto, action):
-    loop = _loop()
-    if action == "close":
-        close_connection(fd)
-    elif action == "write_pending":
-        loop.remove_reader(fd)
-        _flush(fd, proto)
-    elif action == "async_pending":
-        loop.remove_reader(fd)
-    else:
-        loop.add_reader(fd, on_read_ready, fd)
-
-
-def _flush(fd, proto):
-    """Send what the protocol wrote, asking write_ready for more while it
-    answers write_pending and the socket takes it all (a loop, not a
-    recursion: a streaming response may take thousands of rounds)."""
-    loop = _loop()
-    while True:
-        if proto._out:
-            try:
-                sent = os.write(fd, proto._out)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                close_connection(fd)
-                return
-            del proto._out[:sent]
-            if proto._out:
-                loop.add_writer(fd, on_write_ready, fd)
-                return
-        loop.remove_writer(fd)
-        try:
-            action = proto.write_ready()
-        except Exception:  # noqa: BLE001 - a failing protocol loses only its connection
-            close_connection(fd)
-            return
-        if action != "write_pending":
-            _act(fd, proto, action)
-            return
-
-
-def on_read_ready(fd):
-    st = _state()
-    proto = st.connections.get(fd)
-    if proto is None:
-        return
-    try:
-        data = os.read(fd, _READ_SIZE)
-    except BlockingIOError:
-        return
-    except OSError:
-        close_connection(fd)
-        return
+def on_read_ready(fd, data=None):
+    """`fd` is readable: hands `data` (read from `fd` when None) to the
+    protocol's data_received and returns its action ("close" at end of
+    file, or for an unknown descriptor)."""
+    conn = _connections.get(fd)
+    if conn is None:
+        return "close"
+    proto = conn.proto
+    if data is None:
+        data = proto.read()
     if not data:
-        close_connection(fd)
-        return
-    st.total_requests += 1
-    try:
-        action = proto.data_received(ReactorBuffer(data))
-    except Exception:  # noqa: BLE001 - a failing protocol loses only its connection
-        close_connection(fd)
-        return
-    _act(fd, proto, action)
+        return "close"
+    conn.reactor.total_requests += 1
+    if type(data) is not ReactorBuffer:
+        data = ReactorBuffer(data)
+    return proto.data_received(data)
 
 
 def on_write_ready(fd):
-    proto = _state().connections.get(fd)
-    if proto is not None:
-        _flush(fd, proto)
-
-
-def signal_write_ready(fd):
-    """From protocol code that answered later (async_pending), on any
-    thread: flush what it wrote."""
-    loop = _loops.get(fd)
-    if loop is not None:
-        loop.call_soon_threadsafe(on_write_ready, fd)
+    """`fd` is writable: the action of the protocol's write_ready ("close"
+    for an unknown descriptor)."""
+    conn = _connections.get(fd)
+    if conn is None:
+        return "close"
+    return conn.proto.write_ready()
 
 
 def close_connection(fd):
-    proto = _state().connections.pop(fd, None)
-    _loops.pop(fd, None)
-    loop = _loop()
-    loop.remove_reader(fd)
-    loop.remove_writer(fd)
-    if proto is not None:
+    """Unregisters `fd` (the reactor stops watching it), marks its
+    protocol closed and calls connection_lost. The descriptor stays open:
+    closing it is the caller's business."""
+    conn = _connections.get(fd)
+    if conn is None:
+        return
+    _forget(fd, conn)
+    proto = conn.proto
+    proto.closed = True
+    proto.connection_lost()
+
+
+def signal_write_ready(fd):
+    """From a protocol that answered "async_pending", on any thread: the
+    reactor serving `fd` calls its write_ready. False when no reactor
+    serves `fd`."""
+    conn = _connections.get(fd)
+    loop = conn.loop if conn is not None else None
+    if loop is None:
+        return False
+    try:
+        loop.call_soon_threadsafe(_resume, fd, conn)
+    except RuntimeError:  # the loop is closed
+        return False
+    return True
+
+
+def _forget(fd, conn):
+    if _connections.get(fd) is conn:
+        del _connections[fd]
+    conn.reactor.fds.discard(fd)
+    loop = conn.loop
+    if loop is None or conn.mode == _IDLE or loop.is_closed():
+        conn.mode = _IDLE
+        return
+    if getattr(loop, "_thread_id", None) in (None, threading.get_ident()):
+        _set_mode(fd, conn, _IDLE)
+    else:
+        loop.call_soon_threadsafe(_unwatch_later, fd, conn)
+
+
+def _unwatch_later(fd, conn):
+    # Unless another connection took the descriptor meanwhile (its watch
+    # replaced this one's).
+    other = _connections.get(fd)
+    if other is None or other is conn or other.loop is not conn.loop:
+        _set_mode(fd, conn, _IDLE)
+    else:
+        conn.mode = _IDLE
+
+
+# --- The driver: a reactor context's loop watches and acts. ---------------
+
+def _loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.get_event_loop()
+
+
+def _set_mode(fd, conn, mode):
+    if conn.mode == mode:
+        return
+    loop = conn.loop
+    if conn.mode == _READ:
+        loop.remove_reader(fd)
+    elif conn.mode == _WRITE:
+        loop.remove_writer(fd)
+    conn.mode = mode
+    if mode == _READ:
+        loop.add_reader(fd, _readable, fd, conn)
+    elif mode == _WRITE:
+        loop.add_writer(fd, _writable, fd, conn)
+
+
+def _drive(fd, conn, loop):
+    os.set_blocking(fd, False)
+    conn.loop = loop
+    _set_mode(fd, conn, _READ)
+
+
+def _finish(fd, conn):
+    """The driver closes a connection it serves: unregister, then close
+    the descriptor (unless the protocol took it back with
+    close_connection)."""
+    if _connections.get(fd) is not conn:
+        return
+    try:
+        close_connection(fd)
+    except Exception:  # noqa: BLE001 - connection_lost failing changes nothing here
+        pass
+    finally:
         try:
             os.close(fd)
         except OSError:
             pass
-        try:
-            proto.connection_lost()
-        except Exception:  # noqa: BLE001
-            pass
+
+
+def _readable(fd, conn):
+    if _connections.get(fd) is not conn:
+        return
+    try:
+        data = os.read(fd, _READ_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        data = b""
+    if not data:
+        _finish(fd, conn)
+        return
+    try:
+        action = on_read_ready(fd, ReactorBuffer(data))
+    except Exception:  # noqa: BLE001 - a failing protocol loses only its connection
+        _finish(fd, conn)
+        return
+    if action == "write_pending":
+        # A connected socket can nearly always be written at once: ask
+        # write_ready now rather than after one more round of the loop.
+        _writable(fd, conn)
+    else:
+        _act(fd, conn, action, _READ)
+
+
+def _writable(fd, conn):
+    if _connections.get(fd) is not conn:
+        return
+    try:
+        action = on_write_ready(fd)
+    except Exception:  # noqa: BLE001 - a failing protocol loses only its connection
+        _finish(fd, conn)
+        return
+    if action in ("continue", "write_pending") and _broken(fd):
+        # Writes to it fail (they return 0): waiting to write would spin.
+        _finish(fd, conn)
+        return
+    _act(fd, conn, action, _WRITE)
+
+
+def _resume(fd, conn):
+    """signal_write_ready, on the loop's thread."""
+    if _connections.get(fd) is conn:
+        _writable(fd, conn)
+
+
+def _act(fd, conn, action, mode):
+    if _connections.get(fd) is not conn:
+        # The protocol called close_connection itself: no longer ours.
+        return
+    if action == "close":
+        _finish(fd, conn)
+    elif action == "read_pending":
+        _set_mode(fd, conn, _READ)
+    elif action == "write_pending":
+        _set_mode(fd, conn, _WRITE)
+    elif action == "async_pending":
+        _set_mode(fd, conn, _IDLE)
+    else:
+        # "continue" (or a word the reactor does not know): stay.
+        _set_mode(fd, conn, mode)
+
+
+def _broken(fd):
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    for _fd, events in poller.poll(0):
+        if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+            return True
+    return False
+
+
+def _handoff(fd, client_info, max_connections):
+    """A descriptor from py_reactor_context:handoff (a copy we own)."""
+    if len(_reactor().fds) >= max_connections:
+        os.close(fd)
+        return "max_connections"
+    _serve_fd(fd, client_info, None)
+    return "ok"
+
+
+def _serve_fd(fd, client_info, factory):
+    try:
+        conn = _register(fd, client_info, factory)
+        _drive(fd, conn, _loop())
+    except BaseException:
+        conn = _connections.get(fd)
+        if conn is not None:
+            _forget(fd, conn)
+        os.close(fd)
+        raise
+    return conn.proto
+
+
+def _shutdown():
+    """The reactor stops: close every connection it serves."""
+    reactor = _reactor()
+    closed = 0
+    for fd in list(reactor.fds):
+        conn = _connections.get(fd)
+        if conn is not None and conn.reactor is reactor:
+            _finish(fd, conn)
+            closed += 1
+    reactor.fds.clear()
+    return closed
 
 
 def serve(sock, protocol_factory):
@@ -253,12 +435,13 @@ def serve(sock, protocol_factory):
             except (BlockingIOError, InterruptedError):
                 return
             info = {"peer": addr if isinstance(addr, str) else list(addr)}
-            init_connection(conn.detach(), info, protocol_factory)
+            _serve_fd(conn.detach(), info, protocol_factory)
 
     loop.add_reader(sock.fileno(), accept)
     return sock
 
 
 def run_fd(fd, protocol_factory):
-    """Serve one connected descriptor with a new protocol."""
-    return init_connection(fd, {}, protocol_factory)
+    """Serve one connected descriptor (owned from now on) with a new
+    protocol; returns the protocol."""
+    return _serve_fd(fd, {}, protocol_factory)

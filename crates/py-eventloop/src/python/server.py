@@ -10,6 +10,11 @@ import socket
 __all__ = ["serve", "adopt", "stop_serving"]
 
 
+def _check_fd(fd):
+    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
+        raise ValueError(f"a file descriptor must be a non-negative int, got {fd!r}")
+
+
 def _socket(fd):
     # socket.socket(fileno=...) learns family and type from the descriptor;
     # it owns a copy, so the caller's descriptor stays the caller's.
@@ -21,6 +26,7 @@ def _socket(fd):
 async def serve(listen_fd, protocol_factory, *, udp=False, backlog=100):
     """Serve `protocol_factory` on a listening (or, with udp=True, bound
     datagram) socket: an asyncio Server, or the datagram transport."""
+    _check_fd(listen_fd)
     loop = asyncio.get_running_loop()
     sock = _socket(listen_fd)
     if udp:
@@ -31,6 +37,7 @@ async def serve(listen_fd, protocol_factory, *, udp=False, backlog=100):
 
 async def adopt(fd, protocol_factory):
     """Take over one connected socket: (transport, protocol)."""
+    _check_fd(fd)
     loop = asyncio.get_running_loop()
     return await loop.connect_accepted_socket(protocol_factory, _socket(fd))
 
