@@ -23,7 +23,7 @@ groups() ->
       [namespaces_per_process_and_context, preload_template_per_context, interp_ids_unique,
        eval_follows_scheduling_markers, atoms_are_interned, asyncio_run_uses_our_loop,
        submit_reports_function_not_found, stop_interrupts_worker_loop,
-       interrupt_right_after_start_loop]).
+       interrupt_right_after_start_loop, loops_close_what_they_served]).
 
 %%% ---------------------------------------------------------------------
 %%% Namespaces and contexts
@@ -443,6 +443,46 @@ interrupt_right_after_start_loop(Config) ->
                           receive {py_loop_exit, Ctx, R} -> ?assertEqual({error, interrupted}, R) end,
                           ok = py_context:stop(Ctx)
                   end, lists:seq(1, 8)).
+
+%% Item 16: a worker loop that ends closes every descriptor it created or
+%% adopted (its self-pipe, served listening sockets, accepted connections),
+%% even ones the application still references.
+loops_close_what_they_served(Config) ->
+    Mode = ?config(mode, Config),
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}, {reuseaddr, true}]),
+    {ok, Port} = inet:port(L),
+    {ok, LFd} = inet:getfd(L),
+    Serve = fun() ->
+                    {ok, W} = py_context:new(#{mode => Mode}),
+                    ok = py_context:start_loop(W),
+                    ok = py_context:exec(W, <<"import asyncio, erlang.server as server\n"
+                                             "class Quiet(asyncio.Protocol):\n"
+                                             "    def connection_made(self, t):\n"
+                                             "        self.t = t\n"
+                                             "        t.write(b'hello')\n"
+                                             "kept = []\n"
+                                             "async def start(fd):\n"
+                                             "    kept.append(await server.serve(fd, Quiet))\n">>),
+                    {ok, none} = py_context:submit_await(W, '__main__', start, [LFd], #{}, 10000),
+                    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+                    %% Accepted and greeted: the connection is open on the loop.
+                    {ok, <<"hello">>} = gen_tcp:recv(C, 5, 10000),
+                    ok = py_context:stop_loop(W),
+                    receive {py_loop_exit, W, _} -> ok end,
+                    %% The loop closed the connection it accepted.
+                    {error, closed} = gen_tcp:recv(C, 0, 10000),
+                    ok = gen_tcp:close(C),
+                    ok = py_context:stop(W)
+            end,
+    Serve(),
+    Before = open_descriptors(),
+    [Serve() || _ <- lists:seq(1, 4)],
+    ?assertEqual(Before, open_descriptors()),
+    ok = gen_tcp:close(L).
+
+open_descriptors() ->
+    {ok, Fds} = file:list_dir("/proc/self/fd"),
+    length(Fds).
 
 %%% ---------------------------------------------------------------------
 %%% Streams

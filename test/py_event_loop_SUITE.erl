@@ -204,10 +204,9 @@ context_serves_calls_while_the_loop_runs(Config) ->
                    "    return await gate\n">>),
     Ref = py_event_loop:create_task(Loop, '__main__', waits, [self()], #{}),
     receive <<"waiting">> -> ok after 10000 -> ct:fail(task_did_not_start) end,
-    ?assertEqual({ok, true}, py_context:eval(Loop, <<"__import__('asyncio').get_running_loop().is_running()">>)),
+    ?assertEqual({ok, true}, py_event_loop:eval(Loop, <<"__import__('asyncio').get_running_loop().is_running()">>)),
     %% Open the gate from an ordinary call, in the same namespace.
-    {ok, Env} = py_context:local_env(Loop),
-    ok = py_context:exec(Loop, <<"gate.set_result('opened')">>, Env),
+    ok = py_event_loop:exec(Loop, <<"gate.set_result('opened')">>),
     ?assertEqual({ok, <<"opened">>}, py_event_loop:await(Ref, 10000)).
 
 spawn_task_from_python(Config) ->

@@ -521,6 +521,22 @@ pub fn serve_pending(_py: py_convert::Attached<'_>) -> usize {
     ran
 }
 
+/// Whether the task running on this context thread has an interrupt that
+/// has not fired yet. If so it is withdrawn, and the caller raises
+/// KeyboardInterrupt itself: an event loop waiting in its poller runs no
+/// bytecode to see it (and an asynchronous exception may land where it is
+/// swallowed), so the loop's wait checks on every return.
+pub fn take_pending_interrupt(_py: py_convert::Attached<'_>) -> bool {
+    let Some(ct) = current_thread() else { return false };
+    let run = &ct.shared.run;
+    if !run.interrupt_pending.swap(false, Ordering::AcqRel) {
+        return false;
+    }
+    // SAFETY: attached on this context thread (token); the ident is its own.
+    unsafe { interp::clear_async_exception(run.ident.load(Ordering::Relaxed) as c_ulong) };
+    true
+}
+
 /// Runs `f` with the GIL released: a blocking system call made for Python
 /// (an event loop's poller). On a context thread its own state is detached
 /// and re-attached; on any other thread the current state is saved and
@@ -586,7 +602,19 @@ pub fn wake_fd() -> Option<std::os::fd::RawFd> {
 /// go to [`wake_fd`] until [`end_external_sleep`]. False when a request is
 /// already queued (the loop must not block then) or off a context thread.
 pub fn begin_external_sleep() -> bool {
-    current_thread().is_some_and(|ct| ct.shared.mailbox.sleep_external())
+    current_thread().is_some_and(|ct| {
+        if !ct.shared.mailbox.sleep_external() {
+            return false;
+        }
+        // An interrupt delivered while this thread was not yet asleep
+        // poked nobody: seen here (sleep_external's fence pairs with the
+        // one in `poke`), the caller does not block and checks it.
+        if ct.shared.run.interrupt_pending.load(Ordering::Acquire) {
+            ct.shared.mailbox.end_external();
+            return false;
+        }
+        true
+    })
 }
 
 /// After the poller returned (see [`begin_external_sleep`]).

@@ -42,7 +42,23 @@ pub fn register() -> bool {
     py_core::runtime::add_builtin_module(c"_erlang_loop", init_module)
 }
 
-py_convert::fastcall_entry!(loop_serve, |py, _module, _args| { int(py_core::serve_pending(py) as i64) });
+py_convert::fastcall_entry!(loop_serve, |py, _module, _args| {
+    let ran = py_core::serve_pending(py);
+    if interrupted(py) {
+        return null();
+    }
+    int(ran as i64)
+});
+
+/// KeyboardInterrupt is raised here when the loop's task was interrupted
+/// while it waited (see `py_core::take_pending_interrupt`).
+fn interrupted(py: py_convert::Attached<'_>) -> bool {
+    if capi::error_occurred(py) || !py_core::take_pending_interrupt(py) {
+        return false;
+    }
+    capi::raise(py, PyExc::KeyboardInterrupt, "");
+    true
+}
 
 py_convert::fastcall_entry!(loop_wake_fd, |_py, _module, _args| { int(py_core::wake_fd().map_or(-1, |fd| fd as i64)) });
 
@@ -75,11 +91,18 @@ py_convert::fastcall_entry!(loop_select, |py, _module, args| {
             s => Duration::try_from_secs_f64(s).ok(),
         }
     };
-    capi::into_raw_or_null(crate::select::select(py, epfd as i32, fd_to_key, timeout, wake as i32))
+    let ready = crate::select::select(py, epfd as i32, fd_to_key, timeout, wake as i32);
+    if ready.is_some() && interrupted(py) {
+        return null();
+    }
+    capi::into_raw_or_null(ready)
 });
 
-py_convert::fastcall_entry!(loop_sleep_end, |_py, _module, _args| {
+py_convert::fastcall_entry!(loop_sleep_end, |py, _module, _args| {
     py_core::end_external_sleep();
+    if interrupted(py) {
+        return null();
+    }
     none_raw()
 });
 

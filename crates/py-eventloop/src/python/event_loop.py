@@ -11,6 +11,7 @@ import select
 import selectors
 import sys
 import warnings
+import weakref
 
 __all__ = [
     "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "new_event_loop",
@@ -142,6 +143,28 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):
         else:
             selector = _ContextSelector(selector)
         super().__init__(selector)
+        self._erlang_servers = weakref.WeakSet()
+
+    async def create_server(self, *args, **kwargs):
+        server = await super().create_server(*args, **kwargs)
+        self._erlang_servers.add(server)
+        return server
+
+    async def create_unix_server(self, *args, **kwargs):
+        server = await super().create_unix_server(*args, **kwargs)
+        self._erlang_servers.add(server)
+        return server
+
+    def _release_descriptors(self):
+        """Closes every server and transport made on this loop (listening
+        sockets, accepted and adopted connections, datagram endpoints):
+        a loop that ends leaves no descriptor open behind it, however much
+        of what it served the application still references. Transports
+        finish closing in the loop's next iteration."""
+        for server in list(self._erlang_servers):
+            server.close()
+        for transport in list(self._transports.values()):
+            transport.abort()
 
     async def subprocess_exec(self, *args, **kwargs):
         raise NotImplementedError(_NO_SUBPROCESS)
@@ -354,6 +377,8 @@ def _run_worker_loop(default=False, notify=None, tag=None):
                 t.cancel()
             if pending:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop._release_descriptors()
+            loop.run_until_complete(asyncio.sleep(0))
             loop.run_until_complete(loop.shutdown_asyncgens())
         except BaseException:  # noqa: BLE001 - interrupted while winding down
             pass
