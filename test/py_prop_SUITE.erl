@@ -993,8 +993,10 @@ ctx_ended(Ctx, S = #{ctxs := Ctxs, dead := Dead, streams := Streams, handles := 
 postcondition(S, Call, R) ->
     expected(S, Call, R).
 
-expected(_S, {call, _, F, _}, R) when F =:= new_ctx; F =:= loop_new ->
+expected(_S, {call, _, new_ctx, _}, R) ->
     is_pid(R);
+expected(_S, {call, _, loop_new, _}, R) ->
+    is_reference(R);
 expected(_S, {call, _, F, _}, R) when F =:= chan_new; F =:= stream_open; F =:= loop_task ->
     is_reference(R);
 expected(_S, {call, _, handle_new, _}, R) ->
