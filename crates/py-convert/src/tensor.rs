@@ -65,7 +65,8 @@ pub enum ArrayMode {
     /// Arrays (numpy arrays, `array.array`, `memoryview`, objects with
     /// `__array__` or `__dlpack__`) with a numeric element type become
     /// tensor terms; numpy scalars and unsupported arrays keep the list
-    /// path. `bytes` and `bytearray` stay binaries.
+    /// path. `bytes` and `bytearray` stay binaries, other buffer
+    /// exporters (`mmap`, the library's buffer views) keep their path.
     Tensor,
 }
 

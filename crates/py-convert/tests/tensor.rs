@@ -107,8 +107,10 @@ fn non_contiguous_arrays_are_gathered_in_row_major_order() {
         "np.arange(24, dtype=np.int32)[::5]",
         "memoryview(np.arange(24, dtype=np.int32).reshape(4, 6))[::2]",
     ] {
-        with_python(|py, _| {
+        with_python(|py, types| {
             let a = np_eval(py, expr);
+            let etf_bytes = py_to_etf(py, types, &a, Limits::default().with_arrays(ArrayMode::Tensor)).expect("ETF");
+            assert_eq!(Some(etf::decode(&etf_bytes).expect("decodes")), tensor_of(py, &a), "ETF sink: {expr}");
             let expected = np_eval(py, &format!("(lambda a: (a.shape, np.ascontiguousarray(a).tobytes()))({expr})"));
             let t = tensor_of(py, &a).expect("a tensor");
             let Term::Tuple(parts) = t else { panic!("not a tuple") };
@@ -194,6 +196,11 @@ fn tensor_mode_converts_arrays_anywhere_in_a_value() {
             (Term::bin(b"n"), Term::Int(3)),
         ]);
         assert_eq!(t, expected);
+        // A buffer exporter that is no array keeps its path.
+        let mmap = eval(py, "__import__('mmap').mmap(-1, 4)");
+        let mut sink = ModelSink::new();
+        let r = py_to_term(py, types, &mut sink, &mmap, limits);
+        assert!(matches!(r, Err(ConvertError::Opaque { .. })), "{r:?}");
         // The external-format sink builds the same term.
         let bytes = py_to_etf(py, types, &o, limits).expect("converts to ETF");
         assert_eq!(etf::decode(&bytes).expect("decodes"), expected);

@@ -30,26 +30,31 @@ pub fn py_to_tensor_term<K: TermSink>(
     }
 }
 
-/// [`py_to_tensor_term`] for an array met inside a value converted with
-/// [`ArrayMode::Tensor`](super::ArrayMode::Tensor): numpy scalars keep
-/// their plain value (a float stays a float).
+/// [`py_to_tensor_term`] for an object met inside a value converted with
+/// [`ArrayMode::Tensor`](super::ArrayMode::Tensor), if it is an array: a
+/// numpy array, `array.array`, `memoryview`, or an object with `__array__`
+/// or `__dlpack__`. Other buffer exporters (`mmap`, the library's own
+/// buffer views) keep their path, and numpy scalars their plain value (a
+/// float stays a float).
 pub(crate) fn embedded_tensor<K: TermSink>(
     py: Attached<'_>,
     obj: &PyObj,
     sink: &mut K,
 ) -> Result<Option<K::Term>, ConvertError> {
-    if is_numpy_scalar(obj) {
+    let name = type_full_name(obj);
+    // numpy's scalar types are the C-defined `numpy.*` types other than
+    // `numpy.ndarray` (classes defined in Python, `numpy.matrix` say,
+    // carry no module in their C name).
+    if name.starts_with("numpy.") && name != "numpy.ndarray" {
+        return Ok(None);
+    }
+    let array = matches!(name.as_str(), "numpy.ndarray" | "memoryview" | "array.array")
+        || getattr_opt(py, obj, c"__array__").is_some()
+        || getattr_opt(py, obj, c"__dlpack__").is_some();
+    if !array {
         return Ok(None);
     }
     py_to_tensor_term(py, obj, sink)
-}
-
-/// numpy's scalar types are the C-defined `numpy.*` types other than
-/// `numpy.ndarray` (classes defined in Python, `numpy.matrix` say, carry
-/// no module in their C name).
-fn is_numpy_scalar(obj: &PyObj) -> bool {
-    let name = type_full_name(obj);
-    name.starts_with("numpy.") && name != "numpy.ndarray"
 }
 
 /// `numpy.asarray(obj)` for objects with `__array__`, `numpy.from_dlpack`
