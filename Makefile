@@ -142,7 +142,7 @@ fuzz: setup
 	@$(ENV) scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench: build
-	@$(ENV) cargo bench -p py-benches
+	@$(TENV) cargo bench -p py-benches
 
 bench-erlang: build
 	@$(ENV) escript benches/erlang/callbacks.escript

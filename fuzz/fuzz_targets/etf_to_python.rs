@@ -9,13 +9,15 @@
 //! trip (`nan` the float becomes the atom `nan` and then text after two), so
 //! the third trip must give exactly the second. The direct path must accept
 //! and refuse the same inputs with the same errors and give identical values
-//! and terms.
+//! and terms. Arrays come back as tensor terms (`ArrayMode::Tensor`): a
+//! tensor term becomes a numpy array (a memoryview without numpy) and must
+//! come back whole.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use py_convert::model::{ModelSink, ModelSource, Term};
 use py_convert::testing::{identical, with_python};
-use py_convert::{etf, etf_to_py, py_to_etf, py_to_term, term_to_py, EtfSource, Limits};
+use py_convert::{etf, etf_to_py, py_to_etf, py_to_term, term_to_py, ArrayMode, EtfSource, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Vec::with_capacity(data.len() + 1);
@@ -28,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         "the direct source validates like the decoder"
     );
     with_python(|py, types| {
-        let limits = Limits::default();
+        let limits = Limits::default().with_arrays(ArrayMode::Tensor);
         let direct = etf_to_py(py, types, &input, limits);
         let Ok(term) = decoded else {
             assert!(direct.is_err(), "input the decoder refuses converted directly");

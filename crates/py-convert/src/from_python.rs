@@ -9,6 +9,7 @@ use pyo3_ffi as ffi;
 use crate::error::ConvertError;
 use crate::pyobj::{str_to_string, Attached, PyErrInfo, PyObj};
 use crate::pytypes::ErlTypes;
+use crate::tensor::ArrayMode;
 use crate::term::{BigInt, KnownAtom, TermSink};
 use crate::Limits;
 
@@ -20,7 +21,15 @@ pub fn py_to_term<K: TermSink>(
     obj: &PyObj,
     limits: Limits,
 ) -> Result<K::Term, ConvertError> {
-    let mut cx = FromPy { py, types, sink, max_depth: limits.max_depth(), elems: Vec::new(), values: Vec::new() };
+    let mut cx = FromPy {
+        py,
+        types,
+        sink,
+        max_depth: limits.max_depth(),
+        arrays: limits.arrays(),
+        elems: Vec::new(),
+        values: Vec::new(),
+    };
     cx.convert(obj.as_ptr(), 0)
 }
 
@@ -29,6 +38,7 @@ struct FromPy<'a, 'py, K: TermSink> {
     types: &'a ErlTypes,
     sink: &'a mut K,
     max_depth: usize,
+    arrays: ArrayMode,
     /// Shared stack of finished children (list/tuple elements, map keys);
     /// each container truncates it back to where it started.
     elems: Vec<K::Term>,
@@ -161,6 +171,11 @@ impl<K: TermSink> FromPy<'_, '_, K> {
             // returns itself (a 0-d object array holding itself) must reach
             // the nesting limit, not recurse at one depth for ever.
             self.enter(depth)?;
+            if self.arrays == ArrayMode::Tensor {
+                if let Some(t) = crate::tensor::embedded_tensor(self.py, &obj, self.sink)? {
+                    return Ok(t);
+                }
+            }
             if let Some(plain) = self.numpy_plain(&obj)? {
                 return self.convert(plain.as_ptr(), depth + 1);
             }
@@ -169,7 +184,8 @@ impl<K: TermSink> FromPy<'_, '_, K> {
     }
 
     /// numpy arrays and scalars become their plain Python value
-    /// (`tolist()`), like the C library does.
+    /// (`tolist()`), like the C library does (arrays only reach here in
+    /// [`ArrayMode::Lists`], or when their type has no tensor form).
     ///
     /// # Safety
     /// Attached thread.

@@ -44,8 +44,17 @@
 //! | maps of any size | `dict` |
 //! | pids, references | `erlang.Pid`, `erlang.Ref` (exact round trip) |
 //! | — | `set`, `frozenset` become lists; numpy values their `tolist()` |
+//! | `{tensor, Type, Shape, Binary}` (see [`tensor`]) | numpy array (read-only; a `memoryview` without numpy) |
+//! | — | with [`ArrayMode::Tensor`]: numpy arrays, `array.array`, `memoryview`, `__array__`/`__dlpack__` objects of a numeric type become `{tensor, Type, Shape, Binary}` |
 //! | funs, ports, improper lists, bitstrings | error [`ConvertError::UnsupportedTerm`] |
 //! | — | other objects: [`ConvertError::Opaque`] (the NIF makes an object handle) |
+//!
+//! A tensor term: `Type` is Nx's `{f, 16 | 32 | 64}`, `{bf, 16}`,
+//! `{s, 8 | 16 | 32 | 64}` or `{u, 8 | 16 | 32 | 64}`, `Shape` a tuple of
+//! non-negative integers, `Binary` the elements in row-major order,
+//! native-endian (little-endian here). Python -> Erlang gives tensors only
+//! when asked ([`Limits::with_arrays`], or [`tensor::py_to_tensor_term`]
+//! for one value); by default arrays stay lists.
 //!
 //! Nesting deeper than [`Limits::max_depth`] (default 200) is refused with
 //! [`ConvertError::NestingTooDeep`] in both directions, before any stack risk.
@@ -78,6 +87,7 @@ pub mod model;
 pub mod pyobj;
 pub mod pytypes;
 pub mod standalone;
+pub mod tensor;
 pub mod term;
 #[doc(hidden)]
 pub mod testing;
@@ -88,6 +98,7 @@ pub use etf_term::{etf_to_py, py_to_etf, EtfSink, EtfSource};
 pub use from_python::py_to_term;
 pub use pyobj::{Attached, PyErrInfo, PyObj};
 pub use pytypes::ErlTypes;
+pub use tensor::{ArrayMode, TensorType};
 pub use term::{BigInt, KnownAtom, TermKind, TermSink, TermSource};
 pub use to_python::term_to_py;
 
@@ -97,10 +108,11 @@ pub const DEFAULT_MAX_DEPTH: usize = 200;
 /// exhaust the stack of the threads conversion runs on.
 pub const MAX_CONFIGURABLE_DEPTH: usize = 10_000;
 
-/// Conversion limits.
+/// Conversion limits and options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     max_depth: usize,
+    arrays: ArrayMode,
 }
 
 impl Limits {
@@ -120,7 +132,24 @@ impl Limits {
         } else {
             depth
         };
-        Limits { max_depth: d }
+        Limits { max_depth: d, arrays: ArrayMode::Lists }
+    }
+
+    /// The same limits with arrays met by [`py_to_term`] converted as
+    /// `mode` says (default [`ArrayMode::Lists`]).
+    ///
+    /// ```
+    /// use py_convert::{ArrayMode, Limits};
+    /// assert_eq!(Limits::default().arrays(), ArrayMode::Lists);
+    /// assert_eq!(Limits::default().with_arrays(ArrayMode::Tensor).arrays(), ArrayMode::Tensor);
+    /// ```
+    pub const fn with_arrays(self, mode: ArrayMode) -> Limits {
+        Limits { arrays: mode, ..self }
+    }
+
+    /// How [`py_to_term`] converts arrays.
+    pub const fn arrays(&self) -> ArrayMode {
+        self.arrays
     }
 
     /// How many containers may nest inside one another.
@@ -131,6 +160,6 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_depth: DEFAULT_MAX_DEPTH }
+        Limits { max_depth: DEFAULT_MAX_DEPTH, arrays: ArrayMode::Lists }
     }
 }

@@ -276,6 +276,17 @@ impl TermSink for ModelSink {
         Ok(self.push(Term::Binary(bytes.to_vec())))
     }
 
+    fn binary_filled<F>(&mut self, len: usize, fill: F) -> Result<usize, ConvertError>
+    where
+        F: FnOnce(&mut [u8]) -> Result<(), ConvertError>,
+    {
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|_| ConvertError::BadTerm("binary too large to allocate"))?;
+        bytes.resize(len, 0);
+        fill(&mut bytes)?;
+        Ok(self.push(Term::Binary(bytes)))
+    }
+
     fn list(&mut self, elems: &[usize]) -> usize {
         let v = elems.iter().map(|&i| self.take_at(i)).collect();
         self.push(Term::List(v, None))

@@ -177,6 +177,15 @@ pub trait TermSource {
     fn special_reference(&self, _py: Attached<'_>, _t: Self::Term) -> Option<Result<PyObj, ConvertError>> {
         None
     }
+    /// A hook for zero-copy tensors: a Python object that exports the bytes
+    /// of binary `t` through the buffer protocol without copying them, and
+    /// keeps them alive and unchanged for as long as it lives (a view over
+    /// a reference-counted binary, say). `None` (the default) means the
+    /// caller copies the bytes. Only called for the data of a tensor term
+    /// ([`crate::tensor`]), after its size was checked.
+    fn lend_binary(&self, _py: Attached<'_>, _t: Self::Term) -> Option<Result<PyObj, ConvertError>> {
+        None
+    }
 }
 
 /// Write access: the sink side of Python -> Erlang. Terms are built directly
@@ -192,6 +201,21 @@ pub trait TermSink {
     fn big_int(&mut self, v: &BigInt) -> Result<Self::Term, ConvertError>;
     fn float(&mut self, v: f64) -> Self::Term;
     fn binary(&mut self, bytes: &[u8]) -> Result<Self::Term, ConvertError>;
+    /// A binary of `len` bytes written in place by `fill` (which sees them
+    /// zeroed); for data that must be gathered (a strided array) rather
+    /// than copied from one slice. The default gathers into a `Vec` and
+    /// copies it with [`binary`](Self::binary); sinks that can allocate the
+    /// binary first override it to save that copy.
+    fn binary_filled<F>(&mut self, len: usize, fill: F) -> Result<Self::Term, ConvertError>
+    where
+        F: FnOnce(&mut [u8]) -> Result<(), ConvertError>,
+    {
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|_| ConvertError::BadTerm("binary too large to allocate"))?;
+        bytes.resize(len, 0);
+        fill(&mut bytes)?;
+        self.binary(&bytes)
+    }
     fn list(&mut self, elems: &[Self::Term]) -> Self::Term;
     fn tuple(&mut self, elems: &[Self::Term]) -> Self::Term;
     /// A map; when two keys are equal the later one wins.

@@ -42,6 +42,9 @@ pub fn identical(py: Attached<'_>, a: &crate::PyObj, b: &crate::PyObj) -> bool {
         return xs.len() == ys.len()
             && xs.iter().zip(&ys).all(|((ka, va), (kb, vb))| identical(py, ka, kb) && identical(py, va, vb));
     }
+    if capi::buffer::has_buffer(a) && !capi::is_bytes(a) {
+        return same_buffer(py, a, b);
+    }
     match capi::rich_eq(py, a, b) {
         Some(same) => same,
         None => {
@@ -49,4 +52,25 @@ pub fn identical(py: Attached<'_>, a: &crate::PyObj, b: &crate::PyObj) -> bool {
             false
         }
     }
+}
+
+/// Two buffer exporters of one type (numpy arrays, memoryviews) hold the
+/// same elements: format, shape and row-major bytes (so NaN payloads
+/// count). `==` on numpy arrays is elementwise and has no truth value.
+fn same_buffer(py: Attached<'_>, a: &crate::PyObj, b: &crate::PyObj) -> bool {
+    let (Some(x), Some(y)) = (capi::buffer::BufferView::get(py, a), capi::buffer::BufferView::get(py, b)) else {
+        capi::clear_error(py);
+        return false;
+    };
+    let bytes = |v: &capi::buffer::BufferView<'_>| {
+        let mut out = vec![0; v.byte_len()];
+        v.copy_c_order(&mut out).map(|()| out).ok()
+    };
+    let same = x.format() == y.format() && x.shape() == y.shape() && x.itemsize() == y.itemsize();
+    let (bx, by) = (bytes(&x), bytes(&y));
+    if bx.is_none() || by.is_none() {
+        capi::clear_error(py);
+        return false;
+    }
+    same && bx == by
 }

@@ -100,6 +100,11 @@ impl<S: TermSource> ToPy<'_, '_, S> {
             TermKind::Tuple => {
                 self.enter(depth)?;
                 let len = src.tuple_len(t);
+                if len == 4 {
+                    if let Some(tensor) = crate::tensor::tensor_term_to_py(self.py, src, t) {
+                        return tensor;
+                    }
+                }
                 if len == 2 {
                     if let Some(bytes) = self.explicit_bytes(t) {
                         // SAFETY: see above.

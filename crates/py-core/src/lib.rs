@@ -74,8 +74,8 @@ pub mod worker;
 
 pub use context::{
     begin_external_sleep, block_until, block_until_deadline, current_waker, end_external_sleep, poll_window,
-    running_seq, serve_pending, sleep, take_pending_interrupt, wake_fd, with_worker, without_gil, Context, ContextOptions, FnTask, Task,
-    WaitError, Waker,
+    running_seq, serve_pending, sleep, take_pending_interrupt, wake_fd, with_worker, without_gil, Context,
+    ContextOptions, FnTask, Task, WaitError, Waker,
 };
 pub use interp::{owngil_supported, Mode};
 pub use release::{Held, Owner};

@@ -17,10 +17,12 @@
 //! - [`module`]: built-in modules written on the C API (method tables,
 //!   FASTCALL entries, multi-phase definitions, module state).
 //! - [`capsule`]: Rust values owned by Python capsules.
+//! - [`buffer`]: reading buffer exports (format, shape, row-major bytes).
 //! - [`bufview`]: heap types whose instances export Rust-owned bytes
 //!   through the buffer protocol.
 //! - [`gil`]: attaching a thread that has no thread state of its own.
 
+pub mod buffer;
 pub mod bufview;
 pub mod call;
 pub mod capsule;

@@ -359,6 +359,25 @@ impl TermSink for EtfSink {
         }))
     }
 
+    /// Gathers straight into the encoding (a strided array's elements).
+    fn binary_filled<F>(&mut self, len: usize, fill: F) -> Result<SinkTerm, ConvertError>
+    where
+        F: FnOnce(&mut [u8]) -> Result<(), ConvertError>,
+    {
+        let n = u32::try_from(len).map_err(|_| ConvertError::BadTerm("binary of 4 GiB or more"))?;
+        self.data.try_reserve(len + 5).map_err(|_| ConvertError::BadTerm("binary too large to allocate"))?;
+        let start = self.data.len();
+        self.data.push(BINARY);
+        self.data.extend_from_slice(&n.to_be_bytes());
+        let body = self.data.len();
+        self.data.resize(body + len, 0);
+        if let Err(e) = fill(&mut self.data[body..]) {
+            self.data.truncate(start);
+            return Err(e);
+        }
+        Ok(SinkTerm(Piece::Flat { start, end: self.data.len() }))
+    }
+
     fn list(&mut self, elems: &[SinkTerm]) -> SinkTerm {
         if elems.is_empty() {
             return self.leaf(|out| out.push(NIL));
