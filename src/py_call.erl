@@ -157,7 +157,7 @@ routed(Pool, Timeout, Flags, Request) ->
     end.
 
 routed(Pool, Timeout, Deadline, Flags, {NeedsEnv, Submit} = Request, Retries) ->
-    Ctx = py_context_router:get_context(Pool),
+    Ctx = py_context_router:context_for_call(Pool),
     Result = case caller_env(Ctx, NeedsEnv, Deadline) of
                  {ok, Env} ->
                      submit_and_wait(Ctx, Deadline,

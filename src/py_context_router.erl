@@ -16,7 +16,7 @@
 -export([start_pool/2, start_pool/3, stop_pool/1, pool_started/1]).
 -export([get_context/0, get_context/1, bind_context/1, bind_context/2,
          unbind_context/0, unbind_context/1, num_contexts/0, num_contexts/1,
-         contexts/0, contexts/1, forget_context/1]).
+         contexts/0, contexts/1, forget_context/1, context_for_call/1]).
 -export([register_pool/2, register_pool/3, unregister_pool/1, unregister_pool/2,
          lookup_pool/2, list_pool_registrations/0]).
 -export([start_default_link/0, init_pool_registry/0]).
@@ -106,6 +106,18 @@ get_context(Pool) when is_atom(Pool) ->
                 true -> Pid;
                 false -> pick_context(Pool)
             end
+    end.
+
+%% @private The caller's context of `Pool' for a call, without the
+%% liveness check of get_context/1 (`is_process_alive/1' of another
+%% process is a signal round trip, about a microsecond): a call that
+%% finds its context dead is not submitted, and py_call retries it on a
+%% fresh one after forget_context/1.
+-spec context_for_call(atom()) -> pid().
+context_for_call(Pool) ->
+    case erlang:get(?BOUND(Pool)) of
+        undefined -> pick_context(Pool);
+        Pid -> Pid
     end.
 
 pick_context(Pool) ->
