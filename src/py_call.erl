@@ -60,9 +60,14 @@ call(Module, Function, Args, Kwargs) when is_list(Args), is_map(Kwargs) ->
 
 -spec call(pid() | atom() | name(), name(), name() | list(), list() | map(), map() | timeout()) -> result().
 call(Ctx, Module, Function, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
-    explicit(Ctx, maps:get(timeout, Opts, infinity),
-             call_submit(Module, Function, Args, maps:get(kwargs, Opts, #{})),
-             maps:get(traceback, Opts, false));
+    case arrays_flag(maps:get(arrays, Opts, lists)) of
+        {ok, Flags} ->
+            explicit(Ctx, maps:get(timeout, Opts, infinity),
+                     call_submit(Module, Function, Args, maps:get(kwargs, Opts, #{})),
+                     maps:get(traceback, Opts, false), Flags);
+        error ->
+            {error, {bad_argument, arrays}}
+    end;
 call(Pool, Module, Function, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
     routed_call(Pool, Module, Function, Args, Kwargs, ?DEFAULT_TIMEOUT);
 call(Module, Function, Args, Kwargs, Timeout) when is_list(Args), is_map(Kwargs) ->
@@ -127,9 +132,15 @@ limiter_flag() ->
 
 %% A request on an explicit context, in the caller's namespace.
 explicit(Ctx, Timeout, Request) ->
-    explicit(Ctx, Timeout, Request, false).
+    explicit(Ctx, Timeout, Request, false, 0).
 
-explicit(Ctx, Timeout, {NeedsEnv, Submit}, WantTraceback) ->
+%% How arrays in the result come back: `lists' (the default) or `tensor'
+%% (`{tensor, Type, Shape, Binary}', see py-convert's tensor module).
+arrays_flag(lists) -> {ok, 0};
+arrays_flag(tensor) -> {ok, ?FLAG_TENSORS};
+arrays_flag(_) -> error.
+
+explicit(Ctx, Timeout, {NeedsEnv, Submit}, WantTraceback, Flags) ->
     case valid_timeout(Timeout) of
         false ->
             {error, {bad_argument, timeout}};
@@ -137,7 +148,7 @@ explicit(Ctx, Timeout, {NeedsEnv, Submit}, WantTraceback) ->
             Deadline = deadline(Timeout),
             case caller_env(Ctx, NeedsEnv, Deadline) of
                 {ok, Env} ->
-                    Request = fun(C, Tag, D) -> Submit(C, Tag, Env, 0, D) end,
+                    Request = fun(C, Tag, D) -> Submit(C, Tag, Env, Flags, D) end,
                     case submit_and_wait(Ctx, Deadline, Request, WantTraceback) of
                         {error, not_submitted, Reason} -> {error, {context_died, Reason}};
                         Result -> Result

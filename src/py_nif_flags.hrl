@@ -16,3 +16,7 @@
 %% The caller does not serve `erlang.call` callbacks while it waits: they
 %% go to the `py_callback` server.
 -define(FLAG_NO_CALLBACKS, 32).
+
+%% Arrays in the result (numpy arrays, buffers) become
+%% `{tensor, Type, Shape, Binary}` terms instead of lists.
+-define(FLAG_TENSORS, 64).

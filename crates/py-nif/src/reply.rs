@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 
 use py_convert::model::{ModelSink, Term};
-use py_convert::{etf, py_to_term, ConvertError, PyErrInfo, PyObj};
+use py_convert::{etf, py_to_term, ConvertError, Limits, PyErrInfo, PyObj};
 use py_core::Worker;
 use rustler::sys::{self as nif, ErlNifPid};
 use rustler::{Encoder, ResourceArc};
@@ -158,12 +158,18 @@ pub fn send_reply_gated(
 
 /// The Result term for an outcome (conversion of values happens here, into
 /// `sink`, which builds in `env`). Runs on a context thread.
-pub fn outcome_term(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, outcome: &Outcome) -> RawTerm {
+pub fn outcome_term(
+    env: NifEnv,
+    worker: &Worker,
+    sink: &mut EnvSink<'_>,
+    outcome: &Outcome,
+    limits: Limits,
+) -> RawTerm {
     match outcome {
-        Outcome::Value(obj) => match py_to_term(worker.py(), worker.types(), sink, obj, worker.limits()) {
+        Outcome::Value(obj) => match py_to_term(worker.py(), worker.types(), sink, obj, limits) {
             Ok(v) => tuple(env, &[atoms().ok, v]),
-            Err(ConvertError::SinkLimit(_)) => external_value(env, worker, sink, obj),
-            Err(e) => outcome_term(env, worker, sink, &Outcome::from(e)),
+            Err(ConvertError::SinkLimit(_)) => external_value(env, worker, sink, obj, limits),
+            Err(e) => outcome_term(env, worker, sink, &Outcome::from(e), limits),
         },
         Outcome::Namespace(globals) => {
             let res = ResourceArc::new(EnvRes { globals: worker.hold(globals.clone()) });
@@ -176,10 +182,10 @@ pub fn outcome_term(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, outcom
         Outcome::Error(what) => error(env, atom(env, what)),
         Outcome::Started => atoms().ok,
         Outcome::Schedule { callback, args } => {
-            let mut part = |o: &PyObj| py_to_term(worker.py(), worker.types(), sink, o, worker.limits());
+            let mut part = |o: &PyObj| py_to_term(worker.py(), worker.types(), sink, o, limits);
             match (part(callback), part(args)) {
                 (Ok(c), Ok(a)) => tuple(env, &[atom(env, "py_schedule"), c, a]),
-                (Err(e), _) | (_, Err(e)) => outcome_term(env, worker, sink, &Outcome::from(e)),
+                (Err(e), _) | (_, Err(e)) => outcome_term(env, worker, sink, &Outcome::from(e), limits),
             }
         }
     }
@@ -189,15 +195,15 @@ pub fn outcome_term(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, outcom
 /// the reply environment cannot hold (large maps). Object handles cannot
 /// travel this way: a value with both a large map and a Python object that
 /// has no Erlang form is reported as `{unsupported_type, Name}`.
-fn external_value(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, obj: &PyObj) -> RawTerm {
+fn external_value(env: NifEnv, worker: &Worker, sink: &mut EnvSink<'_>, obj: &PyObj, limits: Limits) -> RawTerm {
     let mut model = ModelSink::new();
-    match py_to_term(worker.py(), worker.types(), &mut model, obj, worker.limits()) {
+    match py_to_term(worker.py(), worker.types(), &mut model, obj, limits) {
         Ok(t) => {
             let value = model.take(t);
             let bytes = etf::encode(&Term::Tuple(vec![Term::atom("ok"), value]));
             tuple(env, &[atom(env, "py_etf"), binary(env, &bytes)])
         }
-        Err(e) => outcome_term(env, worker, sink, &Outcome::from(e)),
+        Err(e) => outcome_term(env, worker, sink, &Outcome::from(e), limits),
     }
 }
 

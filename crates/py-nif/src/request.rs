@@ -31,7 +31,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py_convert::{PyErrInfo, PyObj};
+use py_convert::{ArrayMode, PyErrInfo, PyObj};
 use py_core::{job, Worker};
 use rustler::sys::ErlNifPid;
 use rustler::{Encoder, Env, ResourceArc, Term};
@@ -62,6 +62,9 @@ pub const FLAG_TASK: u32 = 16;
 /// The caller does not serve `erlang.call` callbacks while it waits: they
 /// go to the `py_callback` server.
 pub const FLAG_NO_CALLBACKS: u32 = 32;
+/// Arrays in the result (numpy arrays, buffers) become
+/// `{tensor, Type, Shape, Binary}` terms instead of lists.
+pub const FLAG_TENSORS: u32 = 64;
 
 /// The shape of the reply for these flags.
 fn wrap(flags: u32) -> Wrap {
@@ -151,6 +154,8 @@ impl py_core::Task for Request {
         let mut garbage = Vec::new();
         let gate = route.as_ref().map(|r| r.gate.clone());
         let task = (flags & FLAG_TASK != 0).then_some(TaskStart { ctx: &ctx, caller, tag, gate });
+        let arrays = if flags & FLAG_TENSORS != 0 { ArrayMode::Tensor } else { ArrayMode::Lists };
+        let limits = w.limits().with_arrays(arrays);
         let outcome =
             catch_unwind(AssertUnwindSafe(|| execute(w, &src, namespace.as_ref(), &job, task.as_ref(), &mut garbage)))
                 .unwrap_or(Outcome::Error("internal_error"));
@@ -160,7 +165,7 @@ impl py_core::Task for Request {
                 let mut sink = EnvSink { env: renv, large_maps: false, handles: Some(&make_handle) };
                 // Converting the result can run Python code (numpy's
                 // tolist, say): it stays interruptible until it is done.
-                let result = catch_unwind(AssertUnwindSafe(|| outcome_term(renv, w, &mut sink, &outcome)))
+                let result = catch_unwind(AssertUnwindSafe(|| outcome_term(renv, w, &mut sink, &outcome, limits)))
                     .unwrap_or_else(|_| reply::error(renv, reply::atom(renv, "internal_error")));
                 if w.settle_request() && outcome.succeeded() {
                     // Interrupted while C code ran (no bytecode saw it).

@@ -103,7 +103,7 @@ impl TaskSink for TaskReplies {
             let make_handle = |e: NifEnv, o: &PyObj| Ok(objects::make_handle(e, w, &p.ctx, o));
             let build = |renv| {
                 let mut sink = EnvSink { env: renv, large_maps: false, handles: Some(&make_handle) };
-                outcome_term(renv, w, &mut sink, &outcome)
+                outcome_term(renv, w, &mut sink, &outcome, w.limits())
             };
             send_reply_gated(&p.caller, p.tag, WRAP, build, p.gate.as_deref());
         });
