@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 30
 SOAK_SECONDS ?= 3600
 REBAR ?= rebar3
 
-.PHONY: all setup setup-demo build stub check-stub check-version demo test test-rust test-erlang \
+.PHONY: all setup setup-demo build stub check-stub check-version demo test test-rust test-erlang bench-ab \
         test-elixir test-consumers test-embedder test-debian-python lint check-docs docs \
         bench-erlang bench-sbwt test-other-pythons test-asan fuzz bench pybench bench-report package soak \
         example-embeddings clean
@@ -175,6 +175,15 @@ example-embeddings: build
 pybench: build
 	@$(ENV) ERL_LIBS=$(CURDIR)/_build/default/lib escript benches/erlang/pybench.escript \
 	   --json _build/pybench.json $(PYBENCH_ARGS)
+
+# The shared pybench harness on another build (BEFORE, its lib dir, e.g. a
+# worktree's _build/default/lib/erlang_python) and this one, interleaved
+# for ROUNDS rounds; medians of each side's run medians (benchmarks IDS).
+ROUNDS ?= 5
+IDS ?= a,b,c,h,k
+bench-ab: build
+	@test -n "$(BEFORE)" || { echo "usage: make bench-ab BEFORE=/path/to/_build/default/lib/erlang_python"; exit 1; }
+	@scripts/pybench-ab.sh $(BEFORE) $(CURDIR)/_build/default/lib/erlang_python $(ROUNDS) $(IDS)
 
 # docs/performance.md and docs/img/*.png: pybench at full scale, then
 # scripts/bench-report.py with matplotlib from a venv made on demand.
