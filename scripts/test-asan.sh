@@ -72,12 +72,13 @@ echo "test-asan: building py_nif with AddressSanitizer ($("${cargo[@]}" --versio
     RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes -Zunstable-options -Csymbol-mangling-version=legacy" \
     "${cargo[@]}" build --quiet --release -p py-nif --lib -p py-nif-loader --target "$host")
 
-# A fresh copy of the Erlang app (sources, tests, priv; no build output)
+# A fresh copy of the Erlang app (sources, tests, priv, the example a test
+# runs; no build output)
 # with the instrumented NIF in its priv/; rebar3 does not run the cargo hook.
 app="$work/erlang"
 rm -rf "$app"
 mkdir -p "$app"
-tar -C "$root" --exclude='*.so' --exclude='*.beam' -cf - rebar.config src test priv \
+tar -C "$root" --exclude='*.so' --exclude='*.beam' -cf - rebar.config src test priv examples/http_echo \
     | tar -C "$app" -xf -
 for lib in py_nif_impl py_nif_loader; do
     cp "$work/cargo/$host/release/lib$lib.so" "$app/priv/$lib.so"
