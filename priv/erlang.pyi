@@ -30,6 +30,14 @@ class Ref:
 class Atom(str):
     """An Erlang atom; equal to its name. Make one with `atom(name)`."""
 
+class Tensor(tuple[object]):
+    """`(array,)`: the array crosses into Erlang as
+    `{tensor, Type, Shape, Binary}`. Make one with `tensor(array)`."""
+
+def tensor(array: object) -> Tensor:
+    """Mark an array (numpy, array.array, memoryview, __array__/__dlpack__)
+    to cross into Erlang as a tensor term."""
+
 # --- Exceptions ---------------------------------------------------------------
 
 class ProcessError(Exception):

@@ -34,7 +34,8 @@ all() ->
 
 groups() ->
     Numpy = [default_stays_lists, results_as_tensors, tensors_into_numpy, bad_tensor_terms, bad_option],
-    [{worker, [], Numpy ++ [buffers_without_numpy]}, {owngil, [], [buffers_without_numpy]}].
+    Both = [buffers_without_numpy, marked_by_python],
+    [{worker, [], Numpy ++ Both}, {owngil, [], Both}].
 
 %% The setup runs in the calling process's namespace (py:call/5 with
 %% '__main__' looks there).
@@ -43,6 +44,7 @@ init_per_testcase(Case, Config) ->
     Ctx = ?config(ctx, Config1),
     ok = case Case of
              buffers_without_numpy -> ok;
+             marked_by_python -> ok;
              _ -> py:exec(Ctx, ?NUMPY_SETUP)
          end,
     Config1.
@@ -135,6 +137,26 @@ buffers_without_numpy(Config) ->
         worker ->
             ok
     end.
+
+%% Python decides: erlang.tensor(array) crosses as a tensor term in any
+%% value, with or without the call option, also through erlang.send.
+marked_by_python(Config) ->
+    Ctx = ?config(ctx, Config),
+    ok = py:exec(Ctx, <<"import array, erlang\n"
+                        "def marked():\n"
+                        "    return {'v': erlang.tensor(array.array('h', [1, -1])), 'plain': array.array('h', [2]).tolist()}\n"
+                        "def objects():\n"
+                        "    return erlang.tensor([1, 2])\n"
+                        "def send_it(pid):\n"
+                        "    erlang.send(pid, ('t', erlang.tensor(memoryview(bytes([1, 2, 3])))))\n">>),
+    Expected = #{<<"v">> => {tensor, {s, 16}, {2}, <<1:16/little, -1:16/little-signed>>}, <<"plain">> => [2]},
+    ?assertEqual({ok, Expected}, py:call(Ctx, '__main__', marked, [])),
+    ?assertEqual({ok, Expected}, py:call(Ctx, '__main__', marked, [], #{arrays => tensor})),
+    %% Something with no tensor form converts as it would unmarked.
+    ?assertEqual({ok, [1, 2]}, py:call(Ctx, '__main__', objects, [])),
+    ?assertEqual({ok, true}, py:eval(Ctx, <<"isinstance(erlang.tensor(b'x'), erlang.Tensor)">>)),
+    {ok, none} = py:call(Ctx, '__main__', send_it, [self()]),
+    receive {<<"t">>, T} -> ?assertEqual({tensor, {u, 8}, {3}, <<1, 2, 3>>}, T) end.
 
 bad_option(Config) ->
     Ctx = ?config(ctx, Config),

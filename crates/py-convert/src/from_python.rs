@@ -157,6 +157,9 @@ impl<K: TermSink> FromPy<'_, '_, K> {
             if ffi::PyList_Check(obj) != 0 {
                 return self.list(obj, depth);
             }
+            if ffi::Py_TYPE(obj) == self.types.tensor_type() {
+                return self.marked_tensor(obj, depth);
+            }
             if ffi::PyTuple_Check(obj) != 0 {
                 return self.tuple(obj, depth);
             }
@@ -180,6 +183,28 @@ impl<K: TermSink> FromPy<'_, '_, K> {
                 return self.convert(plain.as_ptr(), depth + 1);
             }
             self.sink.opaque(self.py, &obj)
+        }
+    }
+
+    /// `erlang.tensor(array)`: the array as a tensor term, whatever the
+    /// call's array mode; one with no tensor form (an object array, say)
+    /// converts as it would unmarked.
+    ///
+    /// # Safety
+    /// Attached thread; `obj` alive and an `erlang.Tensor`.
+    unsafe fn marked_tensor(&mut self, obj: *mut ffi::PyObject, depth: usize) -> Result<K::Term, ConvertError> {
+        // SAFETY: caller contract; the tuple's size is checked before its
+        // item is borrowed, and the item is held by a new reference.
+        unsafe {
+            if ffi::PyTuple_GET_SIZE(obj) != 1 {
+                return Err(ConvertError::BadTerm("erlang.Tensor holds exactly one array"));
+            }
+            let item = PyObj::from_borrowed(NonNull::new_unchecked(ffi::PyTuple_GET_ITEM(obj, 0)));
+            self.enter(depth)?;
+            if let Some(t) = crate::tensor::py_to_tensor_term(self.py, &item, self.sink)? {
+                return Ok(t);
+            }
+            self.convert(item.as_ptr(), depth + 1)
         }
     }
 

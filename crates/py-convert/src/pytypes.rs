@@ -151,6 +151,9 @@ pub struct ErlTypes {
     pid: PyObj,
     reference: PyObj,
     atom: PyObj,
+    /// `erlang.Tensor`: a one-element tuple marking its element to cross as
+    /// a tensor term (`erlang.tensor(obj)` makes one).
+    tensor: PyObj,
     /// `erlang.atom(name)` results by name: the same name gives the same
     /// object within an interpreter.
     atoms: PyObj,
@@ -158,7 +161,8 @@ pub struct ErlTypes {
 }
 
 impl ErlTypes {
-    /// Creates the types and adds them to `module` as `Pid`, `Ref` and `Atom`.
+    /// Creates the types and adds them to `module` as `Pid`, `Ref`, `Atom`
+    /// and `Tensor`.
     pub fn create(py: Attached<'_>, module: &PyObj) -> Result<ErlTypes, PyErrInfo> {
         // SAFETY: attached thread (token); `module` is a live object.
         unsafe {
@@ -180,13 +184,36 @@ impl ErlTypes {
                 .ok_or_else(|| PyErrInfo::fetch(py))?;
             let atom = PyObj::from_owned(ffi::PyType_FromModuleAndSpec(module.as_ptr(), &mut spec, bases.as_ptr()))
                 .ok_or_else(|| PyErrInfo::fetch(py))?;
-            for (name, ty) in [(c"Pid", &pid), (c"Ref", &reference), (c"Atom", &atom)] {
+            let mut tensor_slots = [
+                slot(
+                    ffi::Py_tp_doc,
+                    c"(array,): the array crosses into Erlang as {tensor, Type, Shape, Binary}.".as_ptr()
+                        as *mut c_void,
+                ),
+                slot(0, ptr::null_mut()),
+            ];
+            let mut tensor_spec = ffi::PyType_Spec {
+                name: c"erlang.Tensor".as_ptr(),
+                basicsize: 0,
+                itemsize: 0,
+                flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE) as _,
+                slots: tensor_slots.as_mut_ptr(),
+            };
+            let tuple_base = PyObj::from_owned(ffi::PyTuple_Pack(1, ptr::addr_of_mut!(ffi::PyTuple_Type)))
+                .ok_or_else(|| PyErrInfo::fetch(py))?;
+            let tensor = PyObj::from_owned(ffi::PyType_FromModuleAndSpec(
+                module.as_ptr(),
+                &mut tensor_spec,
+                tuple_base.as_ptr(),
+            ))
+            .ok_or_else(|| PyErrInfo::fetch(py))?;
+            for (name, ty) in [(c"Pid", &pid), (c"Ref", &reference), (c"Atom", &atom), (c"Tensor", &tensor)] {
                 if ffi::PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), ty.as_ptr()) < 0 {
                     return Err(PyErrInfo::fetch(py));
                 }
             }
             let atoms = PyObj::from_owned(ffi::PyDict_New()).ok_or_else(|| PyErrInfo::fetch(py))?;
-            Ok(ErlTypes { pid, reference, atom, atoms, ints: Arc::default() })
+            Ok(ErlTypes { pid, reference, atom, tensor, atoms, ints: Arc::default() })
         }
     }
 
@@ -206,6 +233,7 @@ impl ErlTypes {
             pid: self.pid.clone(),
             reference: self.reference.clone(),
             atom: self.atom.clone(),
+            tensor: self.tensor.clone(),
             atoms: self.atoms.clone(),
             ints: self.ints.clone(),
         }
@@ -295,6 +323,11 @@ impl ErlTypes {
     /// Releases the shared ints (before the interpreter ends).
     pub fn clear_caches(&self, py: Attached<'_>) {
         self.ints.clear(py);
+    }
+
+    #[inline]
+    pub fn tensor_type(&self) -> *mut ffi::PyTypeObject {
+        self.tensor.as_ptr() as *mut ffi::PyTypeObject
     }
 
     #[inline]

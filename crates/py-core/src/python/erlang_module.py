@@ -66,6 +66,15 @@ class InlineScheduleMarker:
         return f"erlang.InlineScheduleMarker({self.module!r}, {self.func!r})"
 
 
+def tensor(array):
+    """Mark `array` (a numpy array, array.array, memoryview, or an object
+    with __array__ or __dlpack__) to cross into Erlang as
+    {tensor, Type, Shape, Binary}, wherever it appears in a value and
+    whatever the call asked for. An array with no tensor form (object
+    dtype, say) converts as it would unmarked."""
+    return Tensor((array,))
+
+
 def schedule(callback_name, *args):
     """Finish this call by running an Erlang callback (see ScheduleMarker)."""
     return ScheduleMarker(callback_name, args)
