@@ -149,6 +149,7 @@ bench-erlang: build
 	@$(ENV) escript benches/erlang/event_loop.escript
 	@$(ENV) escript benches/erlang/channels.escript
 	@$(ENV) escript benches/erlang/serving.escript
+	@$(TENV) escript benches/erlang/tensors.escript
 
 # Benchmarks a..k of the public API (benches/erlang/pybench.escript), each
 # in a fresh VM: a markdown table on stdout, the rows in _build/pybench.json.
