@@ -120,6 +120,41 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }
 }
 
+/// A subclass of a built-in type with no state of its own (`erlang.Atom`
+/// of `str`, `erlang.Tensor` of `tuple`), with an optional `repr`.
+///
+/// # Safety
+/// Attached thread; `module` is a live module object, `base` a live type.
+unsafe fn make_builtin_subclass(
+    module: &PyObj,
+    name: &'static CStr,
+    doc: &'static CStr,
+    base: *mut ffi::PyTypeObject,
+    repr: Option<unsafe extern "C" fn(*mut ffi::PyObject) -> *mut ffi::PyObject>,
+) -> Result<PyObj, PyErrInfo> {
+    let mut slots = vec![slot(ffi::Py_tp_doc, doc.as_ptr() as *mut c_void)];
+    if let Some(repr) = repr {
+        slots.push(slot(ffi::Py_tp_repr, repr as *mut c_void));
+    }
+    slots.push(slot(0, ptr::null_mut()));
+    let mut spec = ffi::PyType_Spec {
+        name: name.as_ptr(),
+        basicsize: 0,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE) as _,
+        slots: slots.as_mut_ptr(),
+    };
+    // SAFETY: caller contract (attached, live module and base); the spec
+    // and slots are valid for the call and CPython copies what it keeps
+    // (name and doc are 'static).
+    unsafe {
+        let py = Attached::assume();
+        let bases = PyObj::from_owned(ffi::PyTuple_Pack(1, base)).ok_or_else(|| PyErrInfo::fetch(py))?;
+        PyObj::from_owned(ffi::PyType_FromModuleAndSpec(module.as_ptr(), &mut spec, bases.as_ptr()))
+            .ok_or_else(|| PyErrInfo::fetch(py))
+    }
+}
+
 /// # Safety
 /// Attached thread; `module` is a module object.
 unsafe fn make_external_type(module: &PyObj, name: &'static CStr, doc: &'static CStr) -> Result<PyObj, PyErrInfo> {
@@ -168,45 +203,20 @@ impl ErlTypes {
         unsafe {
             let pid = make_external_type(module, c"erlang.Pid", c"An Erlang process identifier.")?;
             let reference = make_external_type(module, c"erlang.Ref", c"An Erlang reference.")?;
-            let mut slots = [
-                slot(ffi::Py_tp_repr, atom_repr as *mut c_void),
-                slot(ffi::Py_tp_doc, c"An Erlang atom; equal to its name as a str.".as_ptr() as *mut c_void),
-                slot(0, ptr::null_mut()),
-            ];
-            let mut spec = ffi::PyType_Spec {
-                name: c"erlang.Atom".as_ptr(),
-                basicsize: 0,
-                itemsize: 0,
-                flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE) as _,
-                slots: slots.as_mut_ptr(),
-            };
-            let bases = PyObj::from_owned(ffi::PyTuple_Pack(1, ptr::addr_of_mut!(ffi::PyUnicode_Type)))
-                .ok_or_else(|| PyErrInfo::fetch(py))?;
-            let atom = PyObj::from_owned(ffi::PyType_FromModuleAndSpec(module.as_ptr(), &mut spec, bases.as_ptr()))
-                .ok_or_else(|| PyErrInfo::fetch(py))?;
-            let mut tensor_slots = [
-                slot(
-                    ffi::Py_tp_doc,
-                    c"(array,): the array crosses into Erlang as {tensor, Type, Shape, Binary}.".as_ptr()
-                        as *mut c_void,
-                ),
-                slot(0, ptr::null_mut()),
-            ];
-            let mut tensor_spec = ffi::PyType_Spec {
-                name: c"erlang.Tensor".as_ptr(),
-                basicsize: 0,
-                itemsize: 0,
-                flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE) as _,
-                slots: tensor_slots.as_mut_ptr(),
-            };
-            let tuple_base = PyObj::from_owned(ffi::PyTuple_Pack(1, ptr::addr_of_mut!(ffi::PyTuple_Type)))
-                .ok_or_else(|| PyErrInfo::fetch(py))?;
-            let tensor = PyObj::from_owned(ffi::PyType_FromModuleAndSpec(
-                module.as_ptr(),
-                &mut tensor_spec,
-                tuple_base.as_ptr(),
-            ))
-            .ok_or_else(|| PyErrInfo::fetch(py))?;
+            let atom = make_builtin_subclass(
+                module,
+                c"erlang.Atom",
+                c"An Erlang atom; equal to its name as a str.",
+                ptr::addr_of_mut!(ffi::PyUnicode_Type),
+                Some(atom_repr),
+            )?;
+            let tensor = make_builtin_subclass(
+                module,
+                c"erlang.Tensor",
+                c"(array,): the array crosses into Erlang as {tensor, Type, Shape, Binary}.",
+                ptr::addr_of_mut!(ffi::PyTuple_Type),
+                None,
+            )?;
             for (name, ty) in [(c"Pid", &pid), (c"Ref", &reference), (c"Atom", &atom), (c"Tensor", &tensor)] {
                 if ffi::PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), ty.as_ptr()) < 0 {
                     return Err(PyErrInfo::fetch(py));
